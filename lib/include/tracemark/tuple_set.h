@@ -1,0 +1,39 @@
+// A set of scored (seed, token) tuples: the deduplication of docs/SPEC.md §6.1.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "tracemark/export.h"
+
+namespace tracemark {
+
+// Open addressing with linear probing; clear() is O(1) (generation stamps) so one
+// set can be reused across many documents without re-zeroing memory.
+class TRACEMARK_EXPORT tuple_set {
+ public:
+  explicit tuple_set(size_t expected = 1024);
+
+  // True if (seed, token) was not in the set and has been inserted.
+  bool insert(uint64_t seed, int32_t token);
+  bool contains(uint64_t seed, int32_t token) const noexcept;
+  size_t size() const noexcept { return size_; }
+  void clear() noexcept;
+  void reserve(size_t expected);
+
+ private:
+  struct slot {
+    uint64_t seed;
+    uint32_t token;
+    uint32_t generation;  // slot is occupied iff generation == generation_
+  };
+  size_t index_of(uint64_t seed, int32_t token) const noexcept;
+  void grow();
+
+  std::vector<slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+  uint32_t generation_ = 1;
+};
+
+}  // namespace tracemark
