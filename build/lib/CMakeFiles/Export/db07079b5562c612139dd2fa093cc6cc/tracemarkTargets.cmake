@@ -61,6 +61,7 @@ add_library(tracemark::tracemark STATIC IMPORTED)
 set_target_properties(tracemark::tracemark PROPERTIES
   INTERFACE_COMPILE_DEFINITIONS "TRACEMARK_STATIC_DEFINE"
   INTERFACE_COMPILE_FEATURES "cxx_std_20"
+  INTERFACE_INCLUDE_DIRECTORIES "${_IMPORT_PREFIX}/include"
   INTERFACE_LINK_LIBRARIES "\$<LINK_ONLY:OpenSSL::Crypto>;\$<LINK_ONLY:Boost::headers>"
 )
 
