@@ -9,6 +9,7 @@ foreach(mode find_package add_subdirectory)
       -DCONSUMER_DIR=${CMAKE_CURRENT_SOURCE_DIR}/packaging
       -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/packaging_${mode}
       -DGENERATOR=${CMAKE_GENERATOR}
+      -DSANITIZE=${TRACEMARK_SANITIZE}
       -P ${CMAKE_CURRENT_SOURCE_DIR}/packaging/run_consumer.cmake)
 endforeach()
 set_tests_properties(packaging_find_package packaging_add_subdirectory PROPERTIES TIMEOUT 600)

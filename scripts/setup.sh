@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# One-command set-up for a fresh Debian 12 machine, idempotent:
+#   scripts/setup.sh          install dependencies, build (build/)
+#   scripts/setup.sh demo     ... then run the demo (generate a key, mark, detect)
+#   scripts/setup.sh test     ... build with ASan+UBSan and -Werror (build-test/), run every test
+# Environment: JOBS (parallel build jobs, default: nproc), CI=true (also implies -Werror).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mode="${1:-build}"
+jobs="${JOBS:-$(nproc)}"
+
+case "$mode" in
+  build|demo|test) ;;
+  -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+  *) echo "setup.sh: unknown mode '$mode' (expected: build, demo or test)" >&2; exit 2 ;;
+esac
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- 1. Debian packages -------------------------------------------------------
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libeigen3-dev libssl-dev libcli11-dev doctest-dev
+  libboost-math-dev nlohmann-json3-dev libbenchmark-dev libcpp-httplib-dev
+)
+command -v npm >/dev/null 2>&1 || packages+=(npm)   # fetches the pinned llama.cpp (npm registry)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { log "need root (or sudo) to install: ${missing[*]}"; exit 1; }
+    sudo="sudo"
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages: all present"
+fi
+
+# --- 2. Pinned llama.cpp (optional adapter; see scripts/install_llama.sh) ---------
+cmake_llama=()
+if [ -x "$here/scripts/install_llama.sh" ]; then
+  llama_prefix="$("$here/scripts/install_llama.sh" --print-prefix-after-install | tail -n 1)"
+  cmake_llama=(-DTRACEMARK_WITH_LLAMA=ON "-DCMAKE_PREFIX_PATH=$llama_prefix")
+fi
+
+# --- 3. Configure and build ---------------------------------------------------
+werror=OFF
+if [ "${CI:-}" = "true" ] || [ "$mode" = "test" ]; then werror=ON; fi
+
+if [ "$mode" = "test" ]; then
+  build_dir="$here/build-test"
+  extra=(-DTRACEMARK_SANITIZE=ON)
+else
+  build_dir="$here/build"
+  extra=()
+fi
+
+log "configuring $build_dir"
+cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTRACEMARK_WERROR="$werror" "${extra[@]}" "${cmake_llama[@]}" >/dev/null
+log "building with $jobs jobs"
+cmake --build "$build_dir" -j "$jobs"
+
+# --- 4. Run -------------------------------------------------------------------
+case "$mode" in
+  demo)
+    exec "$build_dir/tools/tracemark/tracemark" demo ;;
+  test)
+    cd "$build_dir"
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+    exec ctest --output-on-failure -j "$jobs" --timeout 1800 ;;
+  build)
+    log "done: $build_dir/tools/tracemark/tracemark --help" ;;
+esac
