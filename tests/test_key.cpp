@@ -1,0 +1,380 @@
+// Key files (docs/SPEC.md §1) through the public API of tracemark/key.h:
+// creation with mode 0600, round trips, refusal to overwrite, and every way a
+// reader must refuse a file, without ever putting the secret in a message.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tracemark/error.h"
+#include "tracemark/key.h"
+
+namespace {
+
+// A fresh private directory under /tmp, removed (with its files) at scope exit.
+class temp_dir {
+ public:
+  temp_dir() {
+    char tmpl[] = "/tmp/tracemark-key-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path_ = tmpl;
+  }
+  ~temp_dir() {
+    for (const auto& f : files_) {
+      ::chmod(f.c_str(), 0700);
+      if (::unlink(f.c_str()) != 0) ::rmdir(f.c_str());
+    }
+    ::rmdir(path_.c_str());
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  // Path of a new entry in the directory, remembered for cleanup.
+  std::string file(const std::string& name) {
+    files_.push_back(path_ + "/" + name);
+    return files_.back();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+// Writes `content` to a new file with exactly `mode` (whatever the umask).
+void write_file(const std::string& path, const std::string& content, mode_t mode = 0600) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  REQUIRE(fd >= 0);
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    REQUIRE(n > 0);
+    done += static_cast<size_t>(n);
+  }
+  REQUIRE(::fchmod(fd, mode) == 0);
+  REQUIRE(::close(fd) == 0);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+mode_t file_mode(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+std::string hex(const tracemark::key::secret_bytes& s) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : s) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A fixed test secret (bytes a0..bf) and its key file lines.
+tracemark::key::secret_bytes test_secret() {
+  tracemark::key::secret_bytes s{};
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(0xa0 + i);
+  return s;
+}
+
+struct key_text {
+  std::string magic = "tracemark-key 1";
+  std::string secret;       // 64 hex digits
+  std::string fingerprint;  // tmk1:...
+  std::string text() const {
+    return "# tracemark master key (test)\n" + magic + "\nsecret " + secret + "\nfingerprint " +
+           fingerprint + "\n";
+  }
+};
+
+key_text valid_text() {
+  const auto k = tracemark::key::from_secret(test_secret());
+  return {"tracemark-key 1", hex(k.secret()), k.fingerprint()};
+}
+
+// Loads `path`, expecting a tracemark::error with `code`; returns its message.
+// Checks that no form of `secret_hex` (nor a long piece of it) leaks into the message.
+std::string expect_load_error(const std::string& path, tracemark::errc code,
+                              const std::string& secret_hex) {
+  std::string message;
+  bool thrown = false;
+  try {
+    (void)tracemark::key::load(path);
+  } catch (const tracemark::error& e) {
+    thrown = true;
+    message = e.what();
+    CHECK_MESSAGE(e.code() == code, "code " << static_cast<int>(e.code()) << ", message: " << message);
+  }
+  CHECK_MESSAGE(thrown, "load(" << path << ") did not throw tracemark::error");
+  CHECK(!message.empty());
+  for (const std::string& s : {secret_hex, upper(secret_hex)}) {
+    // Any 16-digit window of the secret counts as a leak.
+    for (size_t i = 0; i + 16 <= s.size(); i += 8)
+      CHECK_MESSAGE(message.find(s.substr(i, 16)) == std::string::npos,
+                    "secret leaked into error message: " << message);
+  }
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE("generate + save creates a 0600 file and load round-trips it") {
+  temp_dir dir;
+  const std::string path = dir.file("master.key");
+  const auto k = tracemark::key::generate();
+  CHECK(k.fingerprint().rfind("tmk1:", 0) == 0);
+  CHECK(k.fingerprint().size() == 5 + 16);
+
+  // The mode must not depend on the process umask.
+  const mode_t old_umask = ::umask(0);
+  k.save(path);
+  ::umask(old_umask);
+  CHECK(file_mode(path) == 0600);
+
+  const auto loaded = tracemark::key::load(path);
+  CHECK(loaded.fingerprint() == k.fingerprint());
+  CHECK(loaded.secret() == k.secret());
+
+  // The file follows §1: magic, secret and fingerprint lines (comments allowed).
+  const std::string text = read_file(path);
+  CHECK(text.size() <= 4096);
+  CHECK(text.find("tracemark-key 1\n") != std::string::npos);
+  CHECK(text.find("secret " + hex(k.secret()) + "\n") != std::string::npos);
+  CHECK(text.find("fingerprint " + k.fingerprint() + "\n") != std::string::npos);
+
+  // Two generated keys differ.
+  CHECK(tracemark::key::generate().secret() != k.secret());
+}
+
+TEST_CASE("save refuses to overwrite an existing file") {
+  temp_dir dir;
+  const std::string path = dir.file("master.key");
+  const auto first = tracemark::key::generate();
+  first.save(path);
+  const std::string before = read_file(path);
+
+  const auto second = tracemark::key::generate();
+  bool thrown = false;
+  try {
+    second.save(path);
+  } catch (const tracemark::error& e) {
+    thrown = true;
+    const std::string msg = e.what();
+    CHECK(msg.find(hex(second.secret())) == std::string::npos);
+    CHECK(msg.find(hex(first.secret())) == std::string::npos);
+  }
+  CHECK(thrown);
+  CHECK(read_file(path) == before);
+  CHECK(tracemark::key::load(path).fingerprint() == first.fingerprint());
+
+  // Also when the existing entry is some unrelated file.
+  const std::string other = dir.file("other.txt");
+  write_file(other, "not a key\n", 0644);
+  CHECK_THROWS_AS(second.save(other), tracemark::error);
+  CHECK(read_file(other) == "not a key\n");
+}
+
+TEST_CASE("a hand-written key file with comments loads; from_secret matches") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  const std::string path = dir.file("hand.key");
+  write_file(path, "# first comment\n# second comment\n" + t.text());
+  const auto k = tracemark::key::load(path);
+  CHECK(k.secret() == test_secret());
+  CHECK(k.fingerprint() == t.fingerprint);
+}
+
+TEST_CASE("load: missing file") {
+  temp_dir dir;
+  const std::string path = dir.path() + "/does-not-exist.key";
+  const std::string msg = expect_load_error(path, tracemark::errc::key_missing, "");
+  CHECK(msg.find(path) != std::string::npos);
+}
+
+TEST_CASE("load: group- or world-accessible file is refused") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  for (const mode_t mode : {mode_t{0644}, mode_t{0640}, mode_t{0604}, mode_t{0660}, mode_t{0602},
+                            mode_t{0620}, mode_t{0601}, mode_t{0610}}) {
+    char name[32];
+    std::snprintf(name, sizeof name, "mode-%04o.key", static_cast<unsigned>(mode));
+    CAPTURE(name);
+    const std::string path = dir.file(name);
+    write_file(path, t.text(), mode);
+    REQUIRE(file_mode(path) == mode);
+    const std::string msg = expect_load_error(path, tracemark::errc::key_permissions, t.secret);
+    CHECK_MESSAGE(msg.find(path) != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("chmod 600") != std::string::npos, msg);
+  }
+  // Owner-only modes stricter than 0600 are fine.
+  const std::string ro = dir.file("mode-0400.key");
+  write_file(ro, t.text(), 0400);
+  CHECK(tracemark::key::load(ro).fingerprint() == t.fingerprint);
+}
+
+TEST_CASE("load: truncated files") {
+  temp_dir dir;
+  const key_text t = valid_text();
+
+  SUBCASE("only the first line") {
+    const std::string path = dir.file("first-line.key");
+    write_file(path, t.magic + "\n");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("empty file") {
+    const std::string path = dir.file("empty.key");
+    write_file(path, "");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("only comments") {
+    const std::string path = dir.file("comments.key");
+    write_file(path, "# nothing here\n");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("secret line cut short") {
+    const std::string path = dir.file("cut.key");
+    write_file(path, t.magic + "\nsecret " + t.secret.substr(0, 40));
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret.substr(0, 40));
+  }
+  SUBCASE("secret line cut short, fingerprint present") {
+    const std::string path = dir.file("cut2.key");
+    key_text u = t;
+    u.secret = t.secret.substr(0, 63);
+    write_file(path, u.text());
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret.substr(0, 63));
+  }
+  SUBCASE("fingerprint line missing") {
+    const std::string path = dir.file("no-fp.key");
+    write_file(path, t.magic + "\nsecret " + t.secret + "\n");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("secret line missing") {
+    const std::string path = dir.file("no-secret.key");
+    write_file(path, t.magic + "\nfingerprint " + t.fingerprint + "\n");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+}
+
+TEST_CASE("load: corrupt files") {
+  temp_dir dir;
+  const key_text t = valid_text();
+
+  SUBCASE("non-hex secret") {
+    key_text u = t;
+    u.secret[10] = 'g';
+    const std::string path = dir.file("nonhex.key");
+    write_file(path, u.text());
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+    // ... and no window of the corrupted secret either.
+    expect_load_error(path, tracemark::errc::key_corrupt, u.secret);
+  }
+  SUBCASE("secret too long") {
+    key_text u = t;
+    u.secret += "00";
+    const std::string path = dir.file("long.key");
+    write_file(path, u.text());
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("fingerprint mismatch (one secret digit edited)") {
+    key_text u = t;
+    u.secret[0] = u.secret[0] == '0' ? '1' : '0';
+    const std::string path = dir.file("edited.key");
+    write_file(path, u.text());
+    expect_load_error(path, tracemark::errc::key_corrupt, u.secret);
+  }
+  SUBCASE("fingerprint mismatch (fingerprint edited)") {
+    key_text u = t;
+    u.fingerprint.back() = u.fingerprint.back() == '0' ? '1' : '0';
+    const std::string path = dir.file("edited-fp.key");
+    write_file(path, u.text());
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("wrong magic line") {
+    for (const char* magic : {"tracemark-key 2", "tracemark-key", "trace-key 1", "secret"}) {
+      CAPTURE(magic);
+      key_text u = t;
+      u.magic = magic;
+      const std::string path = dir.file(std::string("magic-") + std::to_string(std::strlen(magic)) + ".key");
+      write_file(path, u.text());
+      expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+    }
+  }
+  SUBCASE("file over 4096 bytes") {
+    // A valid key file after one long comment line, `size` bytes in total.
+    const std::string text = t.text();
+    auto padded_to = [&](size_t size) {
+      return "#" + std::string(size - text.size() - 2, 'y') + "\n" + text;
+    };
+    const std::string padded = padded_to(4097);
+    REQUIRE(padded.size() == 4097);
+    const std::string path = dir.file("big.key");
+    write_file(path, padded);
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+
+    // Exactly 4096 bytes is still a valid key file.
+    const std::string ok = padded_to(4096);
+    REQUIRE(ok.size() == 4096);
+    const std::string ok_path = dir.file("4096.key");
+    write_file(ok_path, ok);
+    CHECK(tracemark::key::load(ok_path).fingerprint() == t.fingerprint);
+
+    // A huge file is refused too (without reading it all).
+    const std::string huge_path = dir.file("huge.key");
+    write_file(huge_path, t.text() + std::string(1 << 20, '#'));
+    expect_load_error(huge_path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("unknown field") {
+    const std::string path = dir.file("unknown-field.key");
+    write_file(path, t.text() + "comment hello\n");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+  SUBCASE("a directory") {
+    const std::string path = dir.file("a-directory.key");
+    REQUIRE(::mkdir(path.c_str(), 0700) == 0);
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+}
+
+// KNOWN LIBRARY BUG (reported): for a line it does not recognise, key::load puts
+// the line's first space-separated word into the error message ("unexpected line
+// (field '...')"). When the secret line is malformed so that the secret is that
+// word (tab or '=' instead of the space, or a bare hex line pasted into the file),
+// the secret itself ends up in the exception message, against SPEC §1 ("never
+// print the secret"). should_fail keeps the suite green while the bug exists and
+// turns this case red once it is fixed: then drop the decorator.
+TEST_CASE("load: a malformed secret line never echoes the secret" * doctest::should_fail()) {
+  temp_dir dir;
+  const key_text t = valid_text();
+  int i = 0;
+  for (const std::string& bad : {"secret\t" + t.secret, "secret=" + t.secret, t.secret,
+                                 "secret:" + t.secret}) {
+    const int variant = i++;
+    CAPTURE(variant);
+    const std::string path = dir.file("malformed-" + std::to_string(variant) + ".key");
+    write_file(path, t.magic + "\n" + bad + "\nfingerprint " + t.fingerprint + "\n");
+    expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  }
+}
