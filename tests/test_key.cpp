@@ -358,14 +358,9 @@ TEST_CASE("load: corrupt files") {
   }
 }
 
-// KNOWN LIBRARY BUG (reported): for a line it does not recognise, key::load puts
-// the line's first space-separated word into the error message ("unexpected line
-// (field '...')"). When the secret line is malformed so that the secret is that
-// word (tab or '=' instead of the space, or a bare hex line pasted into the file),
-// the secret itself ends up in the exception message, against SPEC §1 ("never
-// print the secret"). should_fail keeps the suite green while the bug exists and
-// turns this case red once it is fixed: then drop the decorator.
-TEST_CASE("load: a malformed secret line never echoes the secret" * doctest::should_fail()) {
+// A malformed secret line (tab or '=' instead of the space, or a bare hex line pasted
+// into the file) must not put the secret into the error message (SPEC §1).
+TEST_CASE("load: a malformed secret line never echoes the secret") {
   temp_dir dir;
   const key_text t = valid_text();
   int i = 0;

@@ -250,12 +250,8 @@ TEST_CASE("spec vectors: gamma outside (0, 1) is rejected (SPEC §4)") {
 }
 
 // SPEC §4 defines T = floor(gamma * 2^64) and requires T >= 1, so 0 < gamma < 2^-64
-// has no valid T. The library instead clamps T to 1 (green_threshold_for returns
-// 1 for gamma = 2^-65), i.e. T != floor(gamma * 2^64). Known divergence, reported;
-// should_fail makes this case turn red once the library (or the spec) is changed,
-// so that the decision is reflected here and in scripts/spec_reference.py.
-TEST_CASE("spec vectors: gamma below 2^-64 (T = 0) is rejected (SPEC §4, T >= 1)" *
-          doctest::should_fail()) {
+// has no valid T and must be rejected.
+TEST_CASE("spec vectors: gamma below 2^-64 (T = 0) is rejected (SPEC §4, T >= 1)") {
   const json j = load_vectors("thresholds.json");
   REQUIRE(check_rejected(j, "T = floor(gamma * 2^64) = 0") >= 2);
 }

@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 
 #include "hex.h"
 #include "hkdf.h"
@@ -34,29 +33,50 @@ std::string mode_string(mode_t mode) {
   return buf;
 }
 
-std::string read_small_file(const std::string& path) {
+// Opens first and checks the opened file (fstat), so the file checked is the file read.
+std::string read_key_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw error(errc::key_missing, "key file " + path + ": " + std::strerror(errno));
+  if (fd < 0) {
+    const int e = errno;
+    throw error(e == ENOENT ? errc::key_missing : errc::key_corrupt,
+                "key file " + path + ": " + std::strerror(e));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw error(errc::key_corrupt, "key file " + path + ": not a regular file");
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    throw error(errc::key_permissions,
+                "key file " + path + ": mode " + mode_string(st.st_mode) +
+                    " lets group or others access the secret; refusing it. Fix with: chmod 600 " + path);
+  }
   std::string data;
-  char buf[1024];
+  data.reserve(max_key_file_bytes + 1);  // no reallocation: no stray copies of the secret
+  char buf[512];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       const int e = errno;
       ::close(fd);
+      OPENSSL_cleanse(buf, sizeof buf);
+      OPENSSL_cleanse(data.data(), data.size());
       throw error(errc::io, "key file " + path + ": read failed: " + std::strerror(e));
     }
     if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > max_key_file_bytes) {
+    if (data.size() + static_cast<size_t>(n) > max_key_file_bytes) {
       ::close(fd);
+      OPENSSL_cleanse(buf, sizeof buf);
       OPENSSL_cleanse(data.data(), data.size());
       throw error(errc::key_corrupt, "key file " + path + ": larger than " +
                                          std::to_string(max_key_file_bytes) +
                                          " bytes, not a tracemark key file");
     }
+    data.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  OPENSSL_cleanse(buf, sizeof buf);
   return data;
 }
 
@@ -78,52 +98,52 @@ key key::generate() {
 key key::from_secret(const secret_bytes& secret) { return key(secret); }
 
 key key::load(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw error(errc::key_missing, "key file " + path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) throw error(errc::key_corrupt, "key file " + path + ": not a regular file");
-  if ((st.st_mode & 077) != 0)
-    throw error(errc::key_permissions,
-                "key file " + path + ": mode " + mode_string(st.st_mode) +
-                    " lets group or others access the secret; refusing it. Fix with: chmod 600 " + path);
-
-  std::string text = read_small_file(path);
-  std::istringstream in(text);
-  std::string line, secret_hex, fingerprint;
+  std::string text = read_key_file(path);
+  // Parsed in place with string_views: the secret is never copied out of `text`.
+  std::string_view secret_hex, fingerprint;
   bool saw_magic = false;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  int line_no = 0;
+  std::string problem;
+  for (size_t pos = 0; pos < text.size() && problem.empty();) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line[0] == '#') continue;
+    // Messages name the line number and field only: the line may hold the secret.
     if (!saw_magic) {
       if (line != magic_line)
-        throw error(errc::key_corrupt, "key file " + path + ": first line is not '" +
-                                           std::string(magic_line) + "'; not a tracemark v1 key file");
+        problem = "line " + std::to_string(line_no) + " is not '" + std::string(magic_line) +
+                  "'; not a tracemark v1 key file";
       saw_magic = true;
-    } else if (line.rfind("secret ", 0) == 0) {
+    } else if (line.starts_with("secret ")) {
+      if (!secret_hex.empty()) problem = "'secret' appears twice";
       secret_hex = line.substr(7);
-    } else if (line.rfind("fingerprint ", 0) == 0) {
+    } else if (line.starts_with("fingerprint ")) {
+      if (!fingerprint.empty()) problem = "'fingerprint' appears twice";
       fingerprint = line.substr(12);
     } else {
-      throw error(errc::key_corrupt, "key file " + path + ": unexpected line (field '" +
-                                         line.substr(0, line.find(' ')) + "')");
+      problem = "line " + std::to_string(line_no) + " is not a 'secret' or 'fingerprint' line";
     }
   }
-  OPENSSL_cleanse(text.data(), text.size());
-  if (!saw_magic) throw error(errc::key_corrupt, "key file " + path + ": empty or truncated");
-  if (secret_hex.empty() || fingerprint.empty())
-    throw error(errc::key_corrupt, "key file " + path + ": truncated (missing '" +
-                                       std::string(secret_hex.empty() ? "secret" : "fingerprint") +
-                                       "' line)");
   secret_bytes s{};
-  if (secret_hex.size() != 2 * s.size() || !detail::from_hex(secret_hex, s.data(), s.size())) {
-    OPENSSL_cleanse(secret_hex.data(), secret_hex.size());
-    throw error(errc::key_corrupt, "key file " + path + ": secret is not " +
-                                       std::to_string(2 * s.size()) + " hexadecimal digits");
+  if (problem.empty() && !saw_magic) problem = "empty or truncated";
+  if (problem.empty() && (secret_hex.empty() || fingerprint.empty()))
+    problem = std::string("truncated (missing '") + (secret_hex.empty() ? "secret" : "fingerprint") + "' line)";
+  if (problem.empty() && !detail::from_hex(secret_hex, s.data(), s.size()))
+    problem = "secret is not " + std::to_string(2 * s.size()) + " hexadecimal digits";
+  std::string fingerprint_text(fingerprint);
+  for (char& c : fingerprint_text) c = (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c;
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!problem.empty()) {
+    OPENSSL_cleanse(s.data(), s.size());
+    throw error(errc::key_corrupt, "key file " + path + ": " + problem);
   }
-  OPENSSL_cleanse(secret_hex.data(), secret_hex.size());
   key k(s);
   OPENSSL_cleanse(s.data(), s.size());
-  if (k.fingerprint() != fingerprint)
+  if (k.fingerprint() != fingerprint_text)
     throw error(errc::key_corrupt, "key file " + path +
                                        ": fingerprint does not match the secret (file corrupted or edited)");
   return k;

@@ -36,10 +36,15 @@ uint64_t green_threshold_for(double gamma) {
   // gamma * 2^64 is exact in binary floating point; floor then fits in 64 bits.
   const long double scaled = std::ldexp(static_cast<long double>(gamma), 64);
   const uint64_t t = static_cast<uint64_t>(std::floor(scaled));
-  return t == 0 ? 1 : t;
+  if (t == 0)
+    throw error(errc::invalid_argument, "gamma must be at least 2^-64 (got " + std::to_string(gamma) + ")");
+  return t;
 }
 
+static void validate(const scheme_config& c);
+
 std::string derivation_info(const scheme_config& c) {
+  validate(c);
   char threshold_hex[17];
   std::snprintf(threshold_hex, sizeof threshold_hex, "%016llx",
                 static_cast<unsigned long long>(green_threshold_for(c.gamma)));
