@@ -1,6 +1,7 @@
 // Umbrella header of the C++ API.
 #pragma once
 #include "tracemark/binomial.h"
+#include "tracemark/corpus.h"
 #include "tracemark/detector.h"
 #include "tracemark/error.h"
 #include "tracemark/key.h"

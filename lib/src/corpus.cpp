@@ -1,0 +1,116 @@
+#include "tracemark/corpus.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "scheme_prf.h"
+#include "tracemark/binomial.h"
+
+namespace tracemark {
+
+corpus_accumulator::corpus_accumulator(const scheme& s, corpus_options options)
+    : scheme_(s), options_(options), seen_(1 << 16) {}
+
+document_contribution corpus_accumulator::add(std::span<const int32_t> tokens, int64_t n_prompt, std::string id) {
+  document_contribution c;
+  c.index = static_cast<int64_t>(per_document_.size());
+  c.id = std::move(id);
+  const prf_keys& keys = scheme_.keys();
+  const scheme_kind kind = scheme_.config().kind;
+  const int32_t h = scheme_.context_width();
+  const uint64_t threshold = scheme_.green_threshold();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  // §6.1 with one deduplication set shared by the whole corpus.
+  for (int64_t i = std::max<int64_t>(n_prompt, h); i < n; ++i) {
+    const int32_t token = tokens[static_cast<size_t>(i)];
+    const uint64_t seed = detail::scheme_seed(kind, keys, tokens.data() + i - h, h, token);
+    if (options_.dedup && !seen_.insert(seed, token)) continue;
+    ++c.n_scored;
+    c.n_green += detail::membership_prf(keys, seed, token) < threshold;
+  }
+  c.log10_p = binomial_log10_sf(c.n_green, c.n_scored, scheme_.gamma_effective());
+  n_tokens_ += n;
+  n_scored_ += c.n_scored;
+  n_green_ += c.n_green;
+  per_document_.push_back({c.n_scored, c.n_green});
+
+  if (options_.n_top_documents > 0) {
+    auto by_evidence = [](const document_contribution& a, const document_contribution& b) {
+      return a.log10_p < b.log10_p || (a.log10_p == b.log10_p && a.index < b.index);
+    };
+    if (top_.size() < options_.n_top_documents || by_evidence(c, top_.back())) {
+      top_.insert(std::upper_bound(top_.begin(), top_.end(), c, by_evidence), c);
+      if (top_.size() > options_.n_top_documents) top_.pop_back();
+    }
+  }
+  return c;
+}
+
+corpus_verdict corpus_accumulator::verdict() const {
+  corpus_verdict v;
+  v.n_documents = static_cast<int64_t>(per_document_.size());
+  v.n_tokens = n_tokens_;
+  v.n_scored = n_scored_;
+  v.n_green = n_green_;
+  v.gamma = scheme_.gamma_effective();
+  v.z = green_z_score(n_green_, n_scored_, v.gamma);
+  v.log10_p = binomial_log10_sf(n_green_, n_scored_, v.gamma);
+  std::vector<int64_t> ns, gs;
+  ns.reserve(per_document_.size());
+  gs.reserve(per_document_.size());
+  for (const counts& c : per_document_) {
+    ns.push_back(c.n_scored);
+    gs.push_back(c.n_green);
+  }
+  const mixture_fit fit = fit_marked_mixture(ns, gs, v.gamma);
+  v.marked_fraction = fit.marked_fraction;
+  v.marked_green_rate = fit.marked_green_rate;
+  v.top_documents = top_;
+  return v;
+}
+
+// Expectation-maximisation for a two-component binomial mixture (Dempster, Laird & Rubin
+// 1977): document i is marked with probability f, then G_i ~ Binomial(n_i, q), q > gamma;
+// otherwise G_i ~ Binomial(n_i, gamma). The binomial coefficients cancel in the
+// responsibilities, so only the likelihood ratio (q/gamma)^g ((1-q)/(1-gamma))^(n-g) is needed.
+mixture_fit fit_marked_mixture(std::span<const int64_t> n_scored, std::span<const int64_t> n_green, double gamma) {
+  mixture_fit fit;
+  int64_t total_n = 0, total_g = 0;
+  for (size_t i = 0; i < n_scored.size(); ++i) {
+    total_n += n_scored[i];
+    total_g += n_green[i];
+  }
+  if (total_n == 0) return fit;
+  const double overall = static_cast<double>(total_g) / static_cast<double>(total_n);
+  if (overall <= gamma) {
+    fit.marked_green_rate = gamma;
+    return fit;  // no excess green: nothing looks marked
+  }
+  double f = 0.5, q = std::min(0.999, gamma + 2 * (overall - gamma));
+  for (int iter = 0; iter < 500; ++iter) {
+    double sum_r = 0, sum_rg = 0, sum_rn = 0;
+    const double lq = std::log(q), l1q = std::log1p(-q), lg = std::log(gamma), l1g = std::log1p(-gamma);
+    for (size_t i = 0; i < n_scored.size(); ++i) {
+      if (n_scored[i] == 0) continue;
+      const double g = static_cast<double>(n_green[i]), n = static_cast<double>(n_scored[i]);
+      const double log_ratio = g * (lq - lg) + (n - g) * (l1q - l1g) + std::log(f) - std::log1p(-f);
+      const double r = log_ratio > 0 ? 1.0 / (1.0 + std::exp(-log_ratio)) : std::exp(log_ratio) / (1.0 + std::exp(log_ratio));
+      sum_r += r;
+      sum_rg += r * g;
+      sum_rn += r * n;
+    }
+    double n_docs = 0;
+    for (int64_t n : n_scored) n_docs += n > 0;
+    const double f_new = std::clamp(sum_r / n_docs, 1e-9, 1.0 - 1e-9);
+    const double q_new = sum_rn > 0 ? std::clamp(sum_rg / sum_rn, gamma + 1e-9, 1.0 - 1e-9) : q;
+    const bool converged = std::fabs(f_new - f) < 1e-10 && std::fabs(q_new - q) < 1e-10;
+    f = f_new;
+    q = q_new;
+    if (converged) break;
+  }
+  fit.marked_fraction = f;
+  fit.marked_green_rate = q;
+  return fit;
+}
+
+}  // namespace tracemark
