@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "scheme_prf.h"
+#include "score_loop.h"
 #include "tracemark/binomial.h"
 
 namespace tracemark {
@@ -15,19 +15,12 @@ document_contribution corpus_accumulator::add(std::span<const int32_t> tokens, i
   document_contribution c;
   c.index = static_cast<int64_t>(per_document_.size());
   c.id = std::move(id);
-  const prf_keys& keys = scheme_.keys();
-  const scheme_kind kind = scheme_.config().kind;
-  const int32_t h = scheme_.context_width();
-  const uint64_t threshold = scheme_.green_threshold();
-  const int64_t n = static_cast<int64_t>(tokens.size());
   // §6.1 with one deduplication set shared by the whole corpus.
-  for (int64_t i = std::max<int64_t>(n_prompt, h); i < n; ++i) {
-    const int32_t token = tokens[static_cast<size_t>(i)];
-    const uint64_t seed = detail::scheme_seed(kind, keys, tokens.data() + i - h, h, token);
-    if (options_.dedup && !seen_.insert(seed, token)) continue;
-    ++c.n_scored;
-    c.n_green += detail::membership_prf(keys, seed, token) < threshold;
-  }
+  detail::score_tokens(scheme_, tokens, n_prompt, options_.dedup, seen_, [&c](int64_t, token_mark mark) {
+    c.n_scored += mark == token_mark::green || mark == token_mark::red;
+    c.n_green += mark == token_mark::green;
+  });
+  const int64_t n = static_cast<int64_t>(tokens.size());
   c.log10_p = binomial_log10_sf(c.n_green, c.n_scored, scheme_.gamma_effective());
   n_tokens_ += n;
   n_scored_ += c.n_scored;

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "scheme_prf.h"
+#include "score_loop.h"
 #include "tracemark/binomial.h"
 
 namespace tracemark {
@@ -44,39 +44,23 @@ detection detector::score(std::span<const int32_t> tokens, int64_t n_prompt, tup
   std::vector<uint8_t> window_green;
   std::vector<int64_t> window_pos;
 
-  const prf_keys& keys = scheme_.keys();
-  const scheme_kind kind = scheme_.config().kind;
-  const int32_t h = scheme_.context_width();
-  const uint64_t threshold = scheme_.green_threshold();
-  const int64_t n = d.n_tokens;
-
-  for (int64_t i = 0; i < n; ++i) {
-    token_mark mark;
-    if (i < n_prompt) {
-      mark = token_mark::prompt;
-      ++d.n_prompt;
-    } else if (i < h) {
-      mark = token_mark::no_context;
-      ++d.n_no_context;
-    } else {
-      const int32_t token = tokens[static_cast<size_t>(i)];
-      const uint64_t s = detail::scheme_seed(kind, keys, tokens.data() + i - h, h, token);
-      if (options_.dedup && !seen.insert(s, token)) {
-        mark = token_mark::repeat;
-        ++d.n_repeat;
-      } else {
-        const bool g = detail::membership_prf(keys, s, token) < threshold;
-        mark = g ? token_mark::green : token_mark::red;
+  detail::score_tokens(scheme_, tokens, n_prompt, options_.dedup, seen, [&](int64_t i, token_mark mark) {
+    switch (mark) {
+      case token_mark::prompt: ++d.n_prompt; break;
+      case token_mark::no_context: ++d.n_no_context; break;
+      case token_mark::repeat: ++d.n_repeat; break;
+      case token_mark::green:
+      case token_mark::red:
         ++d.n_scored;
-        d.n_green += g;
+        d.n_green += mark == token_mark::green;
         if (want_windows) {
-          window_green.push_back(g);
+          window_green.push_back(mark == token_mark::green);
           window_pos.push_back(i);
         }
-      }
+        break;
     }
     if (options_.keep_trace) d.trace[static_cast<size_t>(i)] = mark;
-  }
+  });
 
   d.z = green_z_score(d.n_green, d.n_scored, d.gamma);
   d.log10_p = binomial_log10_sf(d.n_green, d.n_scored, d.gamma);
