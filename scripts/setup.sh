@@ -46,7 +46,7 @@ fi
 # --- 2. Pinned llama.cpp (optional adapter; see scripts/install_llama.sh) ---------
 cmake_llama=()
 if [ -x "$here/scripts/install_llama.sh" ]; then
-  llama_prefix="$("$here/scripts/install_llama.sh" --print-prefix-after-install | tail -n 1)"
+  llama_prefix="$("$here/scripts/install_llama.sh" | tail -n 1)"
   cmake_llama=(-DTRACEMARK_WITH_LLAMA=ON "-DCMAKE_PREFIX_PATH=$llama_prefix")
 fi
 
