@@ -1,0 +1,45 @@
+// Shared declarations of the tracemark command-line tool: exit codes, the usage
+// error type, and the constructors of the subcommands (one per cmd_*.cpp).
+#pragma once
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace tracemark::cli {
+
+// Process exit codes; documented in every --help footer and in docs/CLI.md.
+enum exit_code : int {
+  exit_ok = 0,            // every input record was processed
+  exit_record_error = 1,  // at least one record was an error record (all others were written)
+  exit_usage = 2,         // bad flags or flag values
+  exit_key = 3,           // key file missing, unreadable, corrupt, or readable by group/others
+  exit_io = 4,            // input unreadable or output not writable
+};
+
+// The exit-code table, as printed in the --help footers.
+extern const char* const exit_codes_help;
+
+// A flag or flag value is wrong: the message names the flag. Exit code 2.
+class usage_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A subcommand: its CLI11 sub-app and what to run once it was selected and parsed.
+struct command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+command add_keygen_command(CLI::App& parent);
+command add_detect_command(CLI::App& parent);
+command add_demo_command(CLI::App& parent);
+
+// Prints "tracemark <sub>: <message>" on stderr.
+void print_error(const std::string& subcommand, const std::string& message);
+
+}  // namespace tracemark::cli

@@ -1,0 +1,71 @@
+// tracemark: watermark LLM outputs with keyed green lists and detect them.
+// This file only wires the subcommands; each lives in its own cmd_*.cpp.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <vector>
+
+#include "cli.h"
+
+namespace tracemark::cli {
+
+const char* const exit_codes_help =
+    "Exit codes:\n"
+    "  0  success: every input record was processed\n"
+    "  1  at least one input line gave an error record (all other records were still written)\n"
+    "  2  usage error: unknown flag, bad or missing flag value\n"
+    "  3  key file problem: missing, truncated, corrupt, or readable by group/others\n"
+    "  4  input/output error: input file unreadable, output not writable (or another runtime failure)\n";
+
+void print_error(const std::string& subcommand, const std::string& message) {
+  std::fflush(stdout);
+  std::cerr << "tracemark" << (subcommand.empty() ? "" : " ") << subcommand << ": " << message << std::endl;
+}
+
+}  // namespace tracemark::cli
+
+int main(int argc, char** argv) {
+  using namespace tracemark::cli;
+  CLI::App app{"tracemark " TRACEMARK_VERSION
+               ": watermark LLM outputs with keyed green lists and detect them", "tracemark"};
+  app.set_version_flag("--version", "tracemark " TRACEMARK_VERSION " (watermark format v1)");
+  app.require_subcommand(1);
+  app.footer(std::string("Run 'tracemark <subcommand> --help' for the flags of a subcommand.\n\n") + exit_codes_help);
+
+  std::vector<command> commands;
+  try {
+    commands.push_back(add_keygen_command(app));
+    commands.push_back(add_detect_command(app));
+    commands.push_back(add_demo_command(app));
+  } catch (const std::exception& e) {  // a bug in the option set-up
+    print_error("", std::string("internal error: ") + e.what());
+    return 70;
+  }
+
+  if (argc <= 1) {  // no subcommand: show what there is
+    std::cerr << app.help();
+    return exit_usage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? exit_ok : exit_usage;
+  }
+
+  for (const command& c : commands) {
+    if (!c.app->parsed()) continue;
+    try {
+      return c.run();
+    } catch (const usage_error& e) {
+      print_error(c.app->get_name(), e.what());
+      std::cerr << "Run 'tracemark " << c.app->get_name() << " --help' for the usage." << std::endl;
+      return exit_usage;
+    } catch (const std::exception& e) {  // out of memory, or a failure no subcommand anticipated
+      print_error(c.app->get_name(), e.what());
+      return exit_io;
+    }
+  }
+  return exit_usage;  // unreachable: require_subcommand(1)
+}
