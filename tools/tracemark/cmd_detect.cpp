@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -305,7 +306,11 @@ int run_detect(const detect_flags& f) {
       };
       std::vector<std::thread> pool;
       pool.reserve(workers - 1);
-      for (size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+      try {
+        for (size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+      } catch (const std::system_error&) {
+        // The system refused another thread: the ones started (and this one) do the work.
+      }
       work(0);
       for (std::thread& t : pool) t.join();
     }
