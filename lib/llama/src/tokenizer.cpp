@@ -1,0 +1,299 @@
+#include "tracemark/llama/tokenizer.h"
+
+#include <llama.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+#include "tracemark/error.h"
+
+namespace tracemark {
+namespace {
+
+// ---------------------------------------------------------------- logging
+// llama.cpp's log callback is process-global. Ours drops everything unless
+// TRACEMARK_LLAMA_LOG=1, but while a thread is loading a file it keeps that
+// thread's ERROR lines (and their continuations) so a failed load can say why.
+bool g_log_to_stderr = false;
+thread_local std::string* t_capture = nullptr;
+thread_local bool t_last_was_error = false;
+constexpr std::size_t k_capture_limit = 2048;
+
+void log_callback(ggml_log_level level, const char* text, void* /*user_data*/) {
+  if (text == nullptr) return;
+  if (g_log_to_stderr) std::fputs(text, stderr);
+  if (level != GGML_LOG_LEVEL_CONT) t_last_was_error = (level == GGML_LOG_LEVEL_ERROR);
+  if (t_capture != nullptr && t_last_was_error && t_capture->size() < k_capture_limit) {
+    t_capture->append(text);
+  }
+}
+
+void init_llama_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* env = std::getenv("TRACEMARK_LLAMA_LOG");
+    g_log_to_stderr = env != nullptr && std::strcmp(env, "1") == 0;
+    llama_log_set(log_callback, nullptr);
+    llama_backend_init();
+  });
+}
+
+struct capture_errors {
+  std::string text;
+  capture_errors() { t_capture = &text; t_last_was_error = false; }
+  ~capture_errors() { t_capture = nullptr; }
+  capture_errors(const capture_errors&) = delete;
+  capture_errors& operator=(const capture_errors&) = delete;
+
+  std::string summary() const {  // llama.cpp's error lines joined with "; "
+    std::string s, line;
+    auto flush = [&] {
+      while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+      if (!line.empty()) s += (s.empty() ? "" : "; ") + line;
+      line.clear();
+    };
+    for (const char c : text) {
+      if (c == '\n') flush();
+      else line += c;
+    }
+    flush();
+    return s;
+  }
+};
+
+std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+// ---------------------------------------------------------------- file checks
+// Open the file ourselves first: a clear errc::io for a missing/unreadable
+// path, and errc::invalid_argument for anything that does not start with the
+// GGUF magic, before llama.cpp (which would only log and return null) sees it.
+void check_gguf_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) {
+    throw error(errc::io, "llama_tokenizer: cannot open " + quoted(path) + ": " +
+                              (ec ? ec.message() : std::string("no such file")));
+  }
+  if (std::filesystem::is_directory(st)) {
+    throw error(errc::io, "llama_tokenizer: " + quoted(path) + " is a directory, not a GGUF file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int e = errno;
+    throw error(errc::io, "llama_tokenizer: cannot open " + quoted(path) + ": " +
+                              (e != 0 ? std::strerror(e) : "open failed"));
+  }
+  std::array<char, 4> magic{};
+  in.read(magic.data(), static_cast<std::streamsize>(magic.size()));
+  if (in.bad()) {
+    throw error(errc::io, "llama_tokenizer: cannot read " + quoted(path));
+  }
+  if (in.gcount() != 4 || magic != std::array<char, 4>{'G', 'G', 'U', 'F'}) {
+    throw error(errc::invalid_argument,
+                "llama_tokenizer: " + quoted(path) +
+                    " is not a GGUF file (it does not start with the magic bytes \"GGUF\")");
+  }
+}
+
+struct model_deleter {
+  void operator()(llama_model* m) const noexcept { llama_model_free(m); }
+};
+
+llama_tokenizer::vocab_kind to_kind(enum llama_vocab_type t) {
+  using k = llama_tokenizer::vocab_kind;
+  switch (t) {
+    case LLAMA_VOCAB_TYPE_NONE: return k::none;
+    case LLAMA_VOCAB_TYPE_SPM: return k::spm;
+    case LLAMA_VOCAB_TYPE_BPE: return k::bpe;
+    case LLAMA_VOCAB_TYPE_WPM: return k::wpm;
+    case LLAMA_VOCAB_TYPE_UGM: return k::ugm;
+    case LLAMA_VOCAB_TYPE_RWKV: return k::rwkv;
+    case LLAMA_VOCAB_TYPE_PLAMO2: return k::plamo2;
+  }
+  return k::other;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- impl
+struct llama_tokenizer::impl {
+  std::filesystem::path path;
+  std::unique_ptr<llama_model, model_deleter> model;
+  const llama_vocab* vocab = nullptr;  // owned by model
+  int32_t n_vocab = 0;
+  vocab_kind kind = vocab_kind::none;
+
+  // llama.cpp is C++ inside: a bad vocabulary can surface as a C++ exception
+  // from the C API. Report it as ours, naming the file.
+  [[noreturn]] void rethrow(const char* what_call) const {
+    try {
+      throw;
+    } catch (const error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw error(errc::invalid_argument, std::string("llama_tokenizer: ") + what_call +
+                                              " failed for " + quoted(path) + ": " + e.what());
+    }
+  }
+
+  void check_token(int32_t t) const {
+    if (t < 0 || t >= n_vocab) {
+      throw error(errc::invalid_argument, "llama_tokenizer: token id " + std::to_string(t) +
+                                              " is out of range [0, " + std::to_string(n_vocab) +
+                                              ") for " + quoted(path));
+    }
+  }
+};
+
+llama_tokenizer::llama_tokenizer(const std::filesystem::path& gguf_path)
+    : impl_(std::make_unique<impl>()) {
+  impl_->path = gguf_path;
+  check_gguf_file(gguf_path);
+  init_llama_once();
+
+  llama_model_params params = llama_model_default_params();
+  params.vocab_only = true;  // metadata + tokenizer only, for full models too
+  params.progress_callback = nullptr;
+
+  capture_errors errors;
+  llama_model* raw = nullptr;
+  try {
+    raw = llama_model_load_from_file(gguf_path.c_str(), params);
+  } catch (...) {
+    impl_->rethrow("loading");
+  }
+  if (raw == nullptr) {
+    std::string why = errors.summary();
+    throw error(errc::invalid_argument, "llama_tokenizer: llama.cpp could not load the vocabulary from " +
+                                            quoted(gguf_path) +
+                                            (why.empty() ? std::string() : ": " + why));
+  }
+  impl_->model.reset(raw);
+  impl_->vocab = llama_model_get_vocab(raw);
+  if (impl_->vocab == nullptr || llama_vocab_type(impl_->vocab) == LLAMA_VOCAB_TYPE_NONE) {
+    throw error(errc::invalid_argument,
+                "llama_tokenizer: " + quoted(gguf_path) + " has no tokenizer vocabulary");
+  }
+  impl_->n_vocab = llama_vocab_n_tokens(impl_->vocab);
+  impl_->kind = to_kind(llama_vocab_type(impl_->vocab));
+  if (impl_->n_vocab <= 0) {
+    throw error(errc::invalid_argument, "llama_tokenizer: " + quoted(gguf_path) + " has an empty vocabulary");
+  }
+}
+
+llama_tokenizer::~llama_tokenizer() = default;
+llama_tokenizer::llama_tokenizer(llama_tokenizer&&) noexcept = default;
+llama_tokenizer& llama_tokenizer::operator=(llama_tokenizer&&) noexcept = default;
+
+const llama_tokenizer::impl& llama_tokenizer::get() const {
+  if (!impl_) throw error(errc::invalid_argument, "llama_tokenizer: use of a moved-from tokenizer");
+  return *impl_;
+}
+
+std::vector<int32_t> llama_tokenizer::tokenize(std::string_view text, bool add_special,
+                                               bool parse_special) const {
+  const impl& m = get();
+  constexpr auto int32_max = static_cast<std::size_t>(std::numeric_limits<int32_t>::max());
+  if (text.size() > int32_max - 16) {
+    throw error(errc::invalid_argument, "llama_tokenizer: text of " + std::to_string(text.size()) +
+                                            " bytes is too long to tokenize in one call");
+  }
+  const auto text_len = static_cast<int32_t>(text.size());
+  // Usually enough: at most one token per byte, plus BOS/EOS/SEP and a space prefix.
+  std::vector<int32_t> out(text.size() + 4);
+  try {
+    int32_t n = llama_tokenize(m.vocab, text.data(), text_len, out.data(),
+                               static_cast<int32_t>(out.size()), add_special, parse_special);
+    if (n == std::numeric_limits<int32_t>::min()) {
+      throw error(errc::invalid_argument, "llama_tokenizer: tokenization overflowed int32 for " + quoted(m.path));
+    }
+    if (n < 0) {
+      out.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
+      const int32_t again = llama_tokenize(m.vocab, text.data(), text_len, out.data(),
+                                           static_cast<int32_t>(out.size()), add_special, parse_special);
+      if (again != -n) {
+        throw error(errc::invalid_argument, "llama_tokenizer: inconsistent token count from llama.cpp for " +
+                                                quoted(m.path));
+      }
+      n = again;
+    }
+    out.resize(static_cast<std::size_t>(n));
+  } catch (...) {
+    m.rethrow("tokenize");
+  }
+  return out;
+}
+
+std::string llama_tokenizer::detokenize(std::span<const int32_t> tokens, bool remove_special,
+                                        bool unparse_special) const {
+  const impl& m = get();
+  if (tokens.size() > static_cast<std::size_t>(std::numeric_limits<int32_t>::max())) {
+    throw error(errc::invalid_argument, "llama_tokenizer: too many tokens to detokenize in one call");
+  }
+  for (const int32_t t : tokens) m.check_token(t);
+  const auto n_tokens = static_cast<int32_t>(tokens.size());
+  std::string text(tokens.size() * 4 + 16, '\0');
+  try {
+    int32_t n = llama_detokenize(m.vocab, tokens.data(), n_tokens, text.data(),
+                                 static_cast<int32_t>(text.size()), remove_special, unparse_special);
+    if (n < 0) {
+      if (n == std::numeric_limits<int32_t>::min()) {
+        throw error(errc::invalid_argument, "llama_tokenizer: detokenized text overflowed int32 for " + quoted(m.path));
+      }
+      text.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
+      n = llama_detokenize(m.vocab, tokens.data(), n_tokens, text.data(),
+                           static_cast<int32_t>(text.size()), remove_special, unparse_special);
+      // whitespace cleanup runs after the size check, so the result may be shorter
+      if (n < 0 || static_cast<std::size_t>(n) > text.size()) {
+        throw error(errc::invalid_argument, "llama_tokenizer: inconsistent text size from llama.cpp for " +
+                                                quoted(m.path));
+      }
+    }
+    text.resize(static_cast<std::size_t>(n));
+  } catch (...) {
+    m.rethrow("detokenize");
+  }
+  return text;
+}
+
+std::string llama_tokenizer::token_to_piece(int32_t token, bool special) const {
+  const impl& m = get();
+  m.check_token(token);
+  std::string piece(32, '\0');
+  try {
+    int32_t n = llama_token_to_piece(m.vocab, token, piece.data(), static_cast<int32_t>(piece.size()),
+                                     /*lstrip=*/0, special);
+    if (n < 0) {
+      piece.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
+      const int32_t again = llama_token_to_piece(m.vocab, token, piece.data(),
+                                                 static_cast<int32_t>(piece.size()), 0, special);
+      if (again != -n) {
+        throw error(errc::invalid_argument, "llama_tokenizer: inconsistent piece size from llama.cpp for " +
+                                                quoted(m.path));
+      }
+      n = again;
+    }
+    piece.resize(static_cast<std::size_t>(n));
+  } catch (...) {
+    m.rethrow("token_to_piece");
+  }
+  return piece;
+}
+
+int32_t llama_tokenizer::n_vocab() const { return get().n_vocab; }
+int32_t llama_tokenizer::bos() const { return llama_vocab_bos(get().vocab); }
+int32_t llama_tokenizer::eos() const { return llama_vocab_eos(get().vocab); }
+bool llama_tokenizer::adds_bos() const { return llama_vocab_get_add_bos(get().vocab); }
+llama_tokenizer::vocab_kind llama_tokenizer::kind() const { return get().kind; }
+const std::filesystem::path& llama_tokenizer::path() const { return get().path; }
+
+}  // namespace tracemark
