@@ -1,6 +1,8 @@
 // The stable C API over the C++ core: every entry point catches every exception.
 #include "tracemark/tracemark.h"
 
+#include "c_api_internal.h"
+
 #include <cstring>
 #include <new>
 #include <string>
@@ -10,15 +12,6 @@
 #include "tracemark/key.h"
 #include "tracemark/watermarker.h"
 
-struct tmk_key {
-  tracemark::key k;
-};
-struct tmk_watermarker {
-  tracemark::watermarker wm;
-};
-struct tmk_state {
-  tracemark::sequence_state s;
-};
 
 namespace {
 

@@ -1,0 +1,86 @@
+// Text generation with a GGUF model through llama.cpp, optionally watermarked.
+// Part of the optional target tracemark::llama; includes no llama.cpp header.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tracemark/llama/tokenizer.h"
+#include "tracemark/watermarker.h"
+
+namespace tracemark {
+
+struct generation_params {
+  int32_t max_tokens = 128;   // generated tokens at most
+  float temperature = 1.0f;   // 0 = greedy
+  int32_t top_k = 0;          // 0 = off
+  float top_p = 1.0f;         // 1 = off
+  uint32_t seed = 0;          // sampling seed (llama_sampler_init_dist)
+  bool stop_at_bos = true;    // some models (stories260K) emit BOS, not EOS, between texts
+};
+
+struct generation_result {
+  std::vector<int32_t> prompt_tokens;  // BOS included when the vocabulary adds one
+  std::vector<int32_t> tokens;         // generated, stop token excluded
+  std::string text;                    // the generated tokens' pieces, concatenated (exact bytes)
+  std::string finish_reason;           // "length" or "stop"
+};
+
+// A loaded model. Immutable after construction; share it between sessions and threads.
+class llama_engine {
+ public:
+  // Loads the full model (weights on the CPU). Errors name the path (tracemark::error).
+  explicit llama_engine(const std::filesystem::path& gguf_path);
+  ~llama_engine();
+  llama_engine(const llama_engine&) = delete;
+  llama_engine& operator=(const llama_engine&) = delete;
+
+  const llama_tokenizer& tokenizer() const { return tokenizer_; }
+  int32_t n_vocab() const { return tokenizer_.n_vocab(); }
+  int32_t n_ctx_train() const;
+  const std::filesystem::path& path() const { return tokenizer_.path(); }
+
+ private:
+  friend class llama_session;
+  struct model_holder;
+  llama_tokenizer tokenizer_;
+  std::unique_ptr<model_holder> model_;
+};
+
+// One llama.cpp context (KV cache) on an engine. Not thread-safe: one request at a time
+// per session; a server keeps one session per worker.
+class llama_session {
+ public:
+  // n_ctx: context length (prompt + generation); n_threads: CPU threads for decoding.
+  llama_session(const llama_engine& engine, int32_t n_ctx = 2048, int32_t n_threads = 1);
+  ~llama_session();
+  llama_session(const llama_session&) = delete;
+  llama_session& operator=(const llama_session&) = delete;
+
+  // Called with each generated token id and its text piece; return false to stop.
+  using token_callback = std::function<bool(int32_t token, std::string_view piece)>;
+
+  // Generates after `prompt` (tokenized with BOS if the vocabulary adds one). With a
+  // watermarker, its sampler runs first in the chain (see sampler.h) and the prompt
+  // tokens are its initial context. Throws tracemark::error when the prompt does not fit
+  // the context or decoding fails.
+  generation_result generate(std::string_view prompt, const generation_params& params,
+                             const watermarker* wm = nullptr, const token_callback& on_token = {});
+  // Same with an already tokenized prompt.
+  generation_result generate_tokens(std::vector<int32_t> prompt_tokens, const generation_params& params,
+                                    const watermarker* wm = nullptr, const token_callback& on_token = {});
+
+  int32_t n_ctx() const { return n_ctx_; }
+
+ private:
+  const llama_engine& engine_;
+  struct context_holder;
+  std::unique_ptr<context_holder> ctx_;
+  int32_t n_ctx_;
+};
+
+}  // namespace tracemark

@@ -1,0 +1,15 @@
+// Definitions behind the opaque C handles, for adapters in other targets (tracemark::llama).
+#pragma once
+#include "tracemark/key.h"
+#include "tracemark/tracemark.h"
+#include "tracemark/watermarker.h"
+
+struct tmk_key {
+  tracemark::key k;
+};
+struct tmk_watermarker {
+  tracemark::watermarker wm;
+};
+struct tmk_state {
+  tracemark::sequence_state s;
+};
