@@ -38,6 +38,8 @@ struct command {
 command add_keygen_command(CLI::App& parent);
 command add_detect_command(CLI::App& parent);
 command add_demo_command(CLI::App& parent);
+// Only when built with llama.cpp (TRACEMARK_WITH_LLAMA).
+command add_generate_command(CLI::App& parent);
 
 // Prints "tracemark <sub>: <message>" on stderr.
 void print_error(const std::string& subcommand, const std::string& message);

@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
     commands.push_back(add_keygen_command(app));
     commands.push_back(add_detect_command(app));
     commands.push_back(add_demo_command(app));
+#ifdef TRACEMARK_WITH_LLAMA
+    commands.push_back(add_generate_command(app));
+#endif
   } catch (const std::exception& e) {  // a bug in the option set-up
     print_error("", std::string("internal error: ") + e.what());
     return 70;
