@@ -14,3 +14,30 @@ if(TRACEMARK_WITH_LLAMA)
   add_test(NAME test_tokenizer_vectors COMMAND test_tokenizer_vectors)
   set_tests_properties(test_tokenizer_vectors PROPERTIES LABELS llama TIMEOUT 600)
 endif()
+
+# Real-text validity (issue 3, item 5; docs/VALIDITY.md): the shared corpora tokenized
+# with real vocabularies, scored in 200-token windows under fresh random keys.
+if(TRACEMARK_WITH_LLAMA)
+  find_package(OpenSSL 3 REQUIRED)  # EVP SHA-256 of the corpora
+  add_executable(test_real_text_validity ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_real_text_validity.cpp)
+  target_link_libraries(test_real_text_validity PRIVATE tracemark::llama tracemark_test_main OpenSSL::Crypto)
+  target_include_directories(test_real_text_validity PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(test_real_text_validity PRIVATE
+    TRACEMARK_LLAMA_VOCAB_DIR="${TRACEMARK_LLAMA_VOCAB_DIR}"
+    TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  tracemark_harden(test_real_text_validity)
+  add_test(NAME test_real_text_validity COMMAND test_real_text_validity)
+  set_tests_properties(test_real_text_validity PROPERTIES LABELS "llama;validity" TIMEOUT 600)
+endif()
+
+# The watermark sampler and generation engine on the real tiny model (issue 4).
+if(TRACEMARK_WITH_LLAMA)
+  find_package(OpenSSL 3 REQUIRED)
+  add_executable(test_sampler ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_sampler.cpp)
+  target_link_libraries(test_sampler PRIVATE tracemark::llama tracemark_test_main OpenSSL::Crypto llama)
+  target_include_directories(test_sampler PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(test_sampler PRIVATE TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  tracemark_harden(test_sampler)
+  add_test(NAME test_sampler COMMAND test_sampler)
+  set_tests_properties(test_sampler PROPERTIES LABELS llama TIMEOUT 600)
+endif()
