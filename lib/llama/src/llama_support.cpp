@@ -55,7 +55,10 @@ std::string capture_errors::summary() const {  // llama.cpp's error lines joined
   std::string s, line;
   auto flush = [&] {
     while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
-    if (!line.empty()) s += (s.empty() ? "" : "; ") + line;
+    if (!line.empty()) {
+      if (!s.empty()) s += "; ";
+      s += line;
+    }
     line.clear();
   };
   for (const char c : text) {
