@@ -69,7 +69,12 @@ std::string capture_errors::summary() const {  // llama.cpp's error lines joined
   return s;
 }
 
-std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+std::string quoted(const std::filesystem::path& p) {
+  std::string s = p.string();
+  s.insert(s.begin(), '\'');  // not "'" + s: GCC 12 -O3 reports a false -Wrestrict there
+  s.push_back('\'');
+  return s;
+}
 
 // ---------------------------------------------------------------- file checks
 // Open the file ourselves first: a clear errc::io for a missing/unreadable
