@@ -1,0 +1,91 @@
+// Tokens/s of llama.cpp generation with the tracemark sampler in the chain vs the same
+// chain without it: same model, same process, 1 thread, interleaved repetitions.
+//   bench_generation [--model FILE.gguf] [benchmark flags]
+// Default model: ../shared/models/stories260K.gguf. Report: docs/PERFORMANCE.md.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "tracemark/key.h"
+#include "tracemark/llama/engine.h"
+#include "tracemark/watermarker.h"
+
+namespace {
+
+std::string g_model = TRACEMARK_DEFAULT_MODEL;
+
+struct fixture {
+  tracemark::llama_engine engine{g_model};
+  tracemark::llama_session session{engine, 512, 1};
+  tracemark::watermarker wm{tracemark::key::generate(),
+                            [this] {
+                              tracemark::scheme_config c;
+                              c.context_width = 2;
+                              c.vocab_size = engine.n_vocab();
+                              return c;
+                            }(),
+                            3.0f};
+};
+
+fixture& shared_fixture() {
+  static fixture f;
+  return f;
+}
+
+// One iteration = one completion of 256 tokens from the same prompt and seed.
+void BM_generate(benchmark::State& state) {
+  fixture& f = shared_fixture();
+  const bool watermark = state.range(0) != 0;
+  tracemark::generation_params gp;
+  gp.max_tokens = 256;
+  gp.stop_at_bos = false;
+  gp.seed = 1;
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    const auto r = f.session.generate("Once upon a time", gp, watermark ? &f.wm : nullptr);
+    tokens += static_cast<int64_t>(r.tokens.size());
+    benchmark::DoNotOptimize(r.tokens.data());
+  }
+  state.SetItemsProcessed(tokens);
+  state.SetLabel(watermark ? "with tracemark sampler" : "without (baseline)");
+}
+BENCHMARK(BM_generate)->ArgName("watermark")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// The sampler's own cost per token at this vocabulary size (all candidates, unsorted).
+void BM_sampler_apply(benchmark::State& state) {
+  fixture& f = shared_fixture();
+  std::vector<tracemark::candidate> base(static_cast<size_t>(f.engine.n_vocab()));
+  for (size_t i = 0; i < base.size(); ++i)
+    base[i] = {static_cast<int32_t>(i), static_cast<float>((i * 2654435761u) % 1000) / 100.0f, 0.0f};
+  auto cands = base;
+  tracemark::sequence_state s = f.wm.new_state();
+  s.accept(1);
+  s.accept(2);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(f.wm.apply(s, cands));
+    s.accept(static_cast<int32_t>(state.iterations() % 512));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_sampler_apply);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Our own flag first; the rest goes to Google Benchmark.
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+      g_model = argv[++i];
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
