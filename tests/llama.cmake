@@ -27,6 +27,14 @@ if(TRACEMARK_WITH_LLAMA)
     TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
   tracemark_harden(test_real_text_validity)
   add_test(NAME test_real_text_validity COMMAND test_real_text_validity)
+  # The extended study of docs/VALIDITY.md: same source, run by scripts/validity_table.sh.
+  add_executable(test_real_text_validity_extended ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_real_text_validity.cpp)
+  target_link_libraries(test_real_text_validity_extended PRIVATE tracemark::llama tracemark_test_main OpenSSL::Crypto)
+  target_include_directories(test_real_text_validity_extended PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(test_real_text_validity_extended PRIVATE TRACEMARK_VALIDITY_EXTENDED=1
+    TRACEMARK_LLAMA_VOCAB_DIR="${TRACEMARK_LLAMA_VOCAB_DIR}"
+    TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  tracemark_harden(test_real_text_validity_extended)
   set_tests_properties(test_real_text_validity PROPERTIES LABELS "llama;validity" TIMEOUT 600)
 endif()
 
