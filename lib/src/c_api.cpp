@@ -53,14 +53,14 @@ tmk_status guarded(F&& f) noexcept {
 
 tracemark::scheme_config to_config(const tmk_watermark_params& p) {
   tracemark::scheme_config c;
-  switch (p.scheme) {
+  switch (p.scheme) {  // int32_t: out-of-range values are reported, not undefined
     case TMK_SCHEME_KGW_LEFTHASH: c.kind = tracemark::scheme_kind::lefthash; break;
     case TMK_SCHEME_KGW_SELFHASH: c.kind = tracemark::scheme_kind::selfhash; break;
     case TMK_SCHEME_KGW_MINHASH: c.kind = tracemark::scheme_kind::minhash; break;
     case TMK_SCHEME_UNIGRAM: c.kind = tracemark::scheme_kind::unigram; break;
     default:
       throw tracemark::error(tracemark::errc::invalid_argument,
-                             "unknown scheme value " + std::to_string(static_cast<int>(p.scheme)));
+                             "unknown scheme value " + std::to_string(p.scheme));
   }
   c.context_width = p.context_width;
   c.gamma = p.gamma;

@@ -59,7 +59,7 @@ static void test_errors(const char* dir) {
     CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);
     CHECK(strstr(tmk_last_error(), "gamma") != NULL);
     p.gamma = 0.25;
-    p.scheme = (tmk_scheme)42;
+    p.scheme = 42;
     CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);
     p.scheme = TMK_SCHEME_UNIGRAM; /* needs context_width 0 */
     CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);

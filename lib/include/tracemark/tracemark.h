@@ -70,7 +70,8 @@ typedef enum tmk_scheme {
 } tmk_scheme;
 
 typedef struct tmk_watermark_params {
-  tmk_scheme scheme;     /* default TMK_SCHEME_KGW_LEFTHASH */
+  int32_t scheme;        /* a tmk_scheme value, default TMK_SCHEME_KGW_LEFTHASH (an int32_t, not
+                            the enum type, so that an out-of-range value is checked, not UB) */
   int32_t context_width; /* h: default 1; must be 0 for TMK_SCHEME_UNIGRAM */
   double gamma;          /* green fraction, default 0.25 */
   float delta;           /* logit bias of green tokens, default 2.0 (ignored by detection) */
