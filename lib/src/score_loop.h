@@ -1,6 +1,7 @@
 // The scoring loop of docs/SPEC.md §6.1, shared by the per-text detector and the
 // corpus accumulator (which differ only in what they record per token).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <span>
 
@@ -20,14 +21,23 @@ inline void score_tokens(const scheme& s, std::span<const int32_t> tokens, int64
   const int32_t h = s.context_width();
   const uint64_t threshold = s.green_threshold();
   const int64_t n = static_cast<int64_t>(tokens.size());
-  for (int64_t i = 0; i < n; ++i) {
-    if (i < n_prompt) {
-      on_token(i, token_mark::prompt);
-    } else if (i < h) {
-      on_token(i, token_mark::no_context);
-    } else {
+  const int64_t first_scored = std::max<int64_t>(n_prompt, h);
+  for (int64_t i = 0; i < std::min(first_scored, n); ++i)
+    on_token(i, i < n_prompt ? token_mark::prompt : token_mark::no_context);
+  // Blocks of `block` tokens: first every seed of the block (independent hashes that the
+  // CPU overlaps) and a prefetch of its dedup slot, then the in-order pass.
+  constexpr int64_t block = 16;
+  uint64_t seeds[block];
+  for (int64_t start = first_scored; start < n; start += block) {
+    const int64_t end = std::min(n, start + block);
+    for (int64_t i = start; i < end; ++i) {
       const int32_t token = tokens[static_cast<size_t>(i)];
-      const uint64_t seed = scheme_seed(kind, keys, tokens.data() + i - h, h, token);
+      seeds[i - start] = scheme_seed(kind, keys, tokens.data() + i - h, h, token);
+      if (dedup) seen.prefetch(seeds[i - start], token);
+    }
+    for (int64_t i = start; i < end; ++i) {
+      const int32_t token = tokens[static_cast<size_t>(i)];
+      const uint64_t seed = seeds[i - start];
       if (dedup && !seen.insert(seed, token)) {
         on_token(i, token_mark::repeat);
       } else {
