@@ -40,6 +40,8 @@ command add_detect_command(CLI::App& parent);
 command add_demo_command(CLI::App& parent);
 // Only when built with llama.cpp (TRACEMARK_WITH_LLAMA).
 command add_generate_command(CLI::App& parent);
+// Only when built with llama.cpp and cpp-httplib (TRACEMARK_WITH_SERVE).
+command add_serve_command(CLI::App& parent);
 
 // Prints "tracemark <sub>: <message>" on stderr.
 void print_error(const std::string& subcommand, const std::string& message);

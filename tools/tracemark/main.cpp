@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
 #ifdef TRACEMARK_WITH_LLAMA
     commands.push_back(add_generate_command(app));
 #endif
+#ifdef TRACEMARK_WITH_SERVE
+    commands.push_back(add_serve_command(app));
+#endif
   } catch (const std::exception& e) {  // a bug in the option set-up
     print_error("", std::string("internal error: ") + e.what());
     return 70;
