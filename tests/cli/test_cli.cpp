@@ -662,3 +662,62 @@ TEST_CASE("detect: up-front errors give their exit code, a message naming the pr
     CHECK(r.out.empty());
   }
 }
+
+TEST_CASE("detect: --vocab needs a build with llama.cpp") {
+  temp_dir dir;
+  const std::string key_path = make_key(dir);
+  const std::string in_path = dir.file("in.txt");
+  write_file(in_path, "some text\n");
+  const std::string vocab_file = dir.file("vocab.gguf");
+  write_file(vocab_file, "GGUF but truncated");
+  const run_result r = run(dir, {"detect", "--key", key_path, "--vocab", vocab_file, in_path});
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.empty());
+#ifdef TRACEMARK_CLI_HAS_LLAMA
+  CHECK(contains(r.err, vocab_file));  // llama.cpp cannot load it: a clear error naming the file
+  CHECK_FALSE(contains(r.err, "built without llama.cpp"));
+#else
+  CHECK(contains(r.err, "built without llama.cpp"));
+  CHECK(contains(r.err, "--vocab"));
+#endif
+}
+
+TEST_CASE("detect: --corpus on token ids") {
+  temp_dir dir;
+  const std::string key_path = make_key(dir);
+  const key master = key::load(key_path);
+  scheme_config cfg;
+  cfg.vocab_size = vocab;
+  const watermarker wm(master, cfg, 4.0f);
+  std::string input;
+  corpus_accumulator acc(wm.get_scheme());
+  for (uint64_t i = 0; i < 12; ++i) {
+    const std::vector<int32_t> t = sample_text(i % 4 == 0 ? &wm : nullptr, 1, 40 + i, 30);
+    input += record(json(i), t).dump() + "\n";
+    acc.add(t, 0, std::to_string(i));
+  }
+  input += "{\"id\": \"bad\", \"tokens\": []}\n";
+  const std::string in_path = dir.file("c.jsonl");
+  write_file(in_path, input);
+  const run_result r = run(dir, concat(base_flags(key_path), {"--corpus", in_path}));
+  CHECK(r.exit_code == 1);  // the bad line
+  const std::vector<json> out = parse_records(r.out);
+  REQUIRE(out.size() == 14);
+  CHECK(out[12].contains("error"));
+  const json& c = out[13]["corpus"];
+  const corpus_verdict v = acc.verdict();
+  CHECK(c["documents"] == 12);
+  CHECK(c["errors"] == 1);
+  CHECK(c["tokens"] == 12 * 30);
+  CHECK(c["scored"] == v.n_scored);
+  CHECK(c["green"] == v.n_green);
+  CHECK(c["log10_p"].get<double>() == v.log10_p);
+  CHECK(c["top_documents"].size() == std::min<size_t>(10, v.top_documents.size()));
+  CHECK(c["top_documents"][0]["id"] == v.top_documents[0].id);
+
+  const run_result only = run(dir, concat(base_flags(key_path), {"--corpus-only", "-j", "3", in_path}));
+  const std::vector<json> o = parse_records(only.out);
+  REQUIRE(o.size() == 2);  // the error record, then the corpus
+  CHECK(o[0].contains("error"));
+  CHECK(o[1] == out[13]);
+}

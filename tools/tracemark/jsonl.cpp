@@ -13,79 +13,6 @@ namespace tracemark::cli {
 using nlohmann::json;
 
 // ---------------------------------------------------------------------------
-// line_reader
-
-line_reader::line_reader(int fd, std::string name, size_t max_line_bytes)
-    : fd_(fd), name_(std::move(name)), max_line_(max_line_bytes), buf_(std::min<size_t>(size_t{1} << 20, max_line_bytes + 2)) {}
-
-bool line_reader::line_ready() const noexcept {
-  return eof_ || std::memchr(buf_.data() + begin_, '\n', end_ - begin_) != nullptr;
-}
-
-bool line_reader::fill() {
-  if (begin_ > 0) {  // keep the partial line, drop what was consumed
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-    end_ -= begin_;
-    begin_ = 0;
-  }
-  if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);  // a line longer than the buffer
-  for (;;) {
-    const ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
-    if (n > 0) {
-      end_ += static_cast<size_t>(n);
-      return true;
-    }
-    if (n == 0) {
-      eof_ = true;
-      return false;
-    }
-    if (errno == EINTR) continue;
-    throw io_error("cannot read " + name_ + ": " + std::strerror(errno));
-  }
-}
-
-bool line_reader::next(std::string& line, bool& too_long) {
-  too_long = false;
-  size_t scanned = begin_;  // no newline in [begin_, scanned)
-  for (;;) {
-    const void* nl = std::memchr(buf_.data() + scanned, '\n', end_ - scanned);
-    if (nl != nullptr) {
-      const size_t pos = static_cast<size_t>(static_cast<const char*>(nl) - buf_.data());
-      size_t stop = pos;
-      if (stop > begin_ && buf_[stop - 1] == '\r') --stop;
-      if (too_long || stop - begin_ > max_line_) {
-        too_long = true;
-        line.clear();
-      } else {
-        line.assign(buf_.data() + begin_, stop - begin_);
-      }
-      begin_ = pos + 1;
-      return true;
-    }
-    if (eof_) {
-      if (begin_ == end_ && !too_long) return false;
-      size_t stop = end_;
-      if (stop > begin_ && buf_[stop - 1] == '\r') --stop;
-      if (too_long || stop - begin_ > max_line_) {
-        too_long = true;
-        line.clear();
-      } else {
-        line.assign(buf_.data() + begin_, stop - begin_);
-      }
-      begin_ = end_;
-      return true;
-    }
-    if (end_ - begin_ > max_line_ + 1) {  // too long already: drop what we have, keep looking for its end
-      too_long = true;
-      begin_ = end_ = 0;
-    }
-    const size_t unscanned = end_ - begin_;
-    fill();
-    scanned = begin_ + unscanned;  // fill() moved the unconsumed bytes to the front
-  }
-}
-
-// ---------------------------------------------------------------------------
 // records
 
 namespace {
@@ -227,11 +154,15 @@ void parse_token_record(std::string_view line, int32_t vocab_size, token_record&
 std::string to_json_line(const record_result& r, double alpha, bool with_trace) {
   nlohmann::ordered_json j;
   j["id"] = r.id;
+  if (!r.file.empty()) j["file"] = r.file;
   j["line"] = r.line;
   if (!r.error.empty()) {
     j["error"] = r.error;
   } else {
     const detection& d = r.det;
+    if (r.bytes >= 0) j["bytes"] = r.bytes;
+    if (r.pieces > 1) j["pieces"] = r.pieces;
+    if (r.replaced > 0) j["invalid_utf8_replaced"] = r.replaced;
     j["tokens"] = r.n_tokens;
     j["prompt_tokens"] = r.n_prompt;
     j["scored"] = d.n_scored;

@@ -1,4 +1,4 @@
-// JSON Lines for `tracemark detect`: reading input lines, validating token records,
+// JSON Lines for `tracemark detect`: validating token records,
 // and writing result / error records (format in docs/CLI.md).
 #pragma once
 #include <cstdint>
@@ -12,36 +12,10 @@
 
 namespace tracemark::cli {
 
-// Reading the input failed (not: a line was malformed). Exit code 4.
+// Writing the output failed. Exit code 4.
 class io_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-// Splits a file descriptor into lines. A final line without '\n' still counts; a
-// trailing '\r' is removed (CRLF files). Owns no descriptor.
-class line_reader {
- public:
-  // Lines longer than this are not kept in memory: next() reports them as too long.
-  static constexpr size_t default_max_line_bytes = size_t{256} << 20;
-
-  explicit line_reader(int fd, std::string name, size_t max_line_bytes = default_max_line_bytes);
-  // The next line into `line`; false at end of input. A line longer than the limit is
-  // consumed up to its newline and returned empty with `too_long` set. Throws io_error
-  // on read errors.
-  bool next(std::string& line, bool& too_long);
-  // True when next() will return without waiting on the descriptor (a whole line, or
-  // the end of input, is already buffered). Callers flush their output before waiting.
-  bool line_ready() const noexcept;
-
- private:
-  bool fill();
-  int fd_;
-  std::string name_;
-  size_t max_line_;
-  std::vector<char> buf_;
-  size_t begin_ = 0, end_ = 0;
-  bool eof_ = false;
 };
 
 // One input line, validated: {"id": scalar, "tokens": [ints], "prompt": [ints]}.
@@ -66,6 +40,11 @@ struct record_result {
   detection det;               // valid when error is empty; positions count the prompt
   bool watermarked = false;    // p <= alpha
   std::string trace;           // one token_mark_letter per element of "tokens", when asked for
+  // Text input only (not written for token-id input):
+  std::string file;            // the input file, when there are several; empty: not written
+  int64_t bytes = -1;          // document text bytes (after BOM/CR removal); -1: not written
+  int64_t pieces = 1;          // written when > 1: the document was tokenized in pieces
+  int64_t replaced = 0;        // written when > 0: invalid UTF-8 subparts replaced by U+FFFD
 };
 
 // The output record as one line of JSON, without the newline.

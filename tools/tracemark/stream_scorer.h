@@ -1,0 +1,47 @@
+// Scoring of one document that arrives in pieces (docs/SPEC.md §6.1): the same result as
+// tracemark::detector::score on the concatenated tokens, with the context (the last h
+// tokens) and the deduplication set carried from piece to piece. Memory grows with the
+// document's distinct tuples (the deduplication set, and one green bit and position per
+// scored tuple for the window search), not with its length in bytes.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "tracemark/detector.h"
+#include "tracemark/scheme.h"
+#include "tracemark/tuple_set.h"
+
+namespace tracemark::cli {
+
+class stream_scorer {
+ public:
+  stream_scorer(const scheme& s, detect_options options);
+
+  // Starts a new document.
+  void reset();
+  // Prompt tokens: context only, never scored. Only before the first add().
+  void add_prompt(std::span<const int32_t> tokens);
+  // The next tokens of the document.
+  void add(std::span<const int32_t> tokens);
+  // Statistics of everything added since reset(); positions count the prompt.
+  detection finish() const;
+
+  int64_t n_prompt() const noexcept { return n_prompt_; }
+  // The last min(h, tokens so far) tokens: the context the next token sees.
+  std::span<const int32_t> context() const noexcept { return {context_.data(), context_.size()}; }
+
+ private:
+  void push(int32_t token, bool prompt);
+
+  const scheme& scheme_;
+  detect_options options_;
+  tuple_set seen_;
+  std::vector<int32_t> context_;  // at most h tokens, oldest first
+  int64_t position_ = 0, n_prompt_ = 0;
+  detection d_;
+  std::vector<uint8_t> green_;      // per scored tuple, for the window search
+  std::vector<int64_t> positions_;  // per scored tuple
+};
+
+}  // namespace tracemark::cli
