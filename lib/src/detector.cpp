@@ -43,6 +43,10 @@ detection detector::score(std::span<const int32_t> tokens, int64_t n_prompt, tup
   const bool want_windows = options_.min_window > 0;
   std::vector<uint8_t> window_green;
   std::vector<int64_t> window_pos;
+  if (want_windows) {  // at most one entry per token: grow once, not log(n) times
+    window_green.reserve(tokens.size());
+    window_pos.reserve(tokens.size());
+  }
 
   detail::score_tokens(scheme_, tokens, n_prompt, options_.dedup, seen, [&](int64_t i, token_mark mark) {
     switch (mark) {
