@@ -110,7 +110,9 @@ TEST_CASE("null corpora: corpus p-values are valid") {
       doc.insert(doc.end(), shared.begin(), shared.end());  // overlap between documents
       acc.add(doc, 0, "");
     }
-    rejected += acc.verdict().log10_p <= -2;
+    const corpus_verdict v = acc.verdict();
+    rejected += v.log10_p <= -2;
+    if (v.log10_p > marked_fraction_min_log10_p) REQUIRE(v.marked_fraction == 0.0);
   }
   const double upper = boost::math::quantile(
       boost::math::complement(boost::math::binomial_distribution<double>(n_corpora, 0.01), 0.0005));

@@ -55,9 +55,14 @@ corpus_verdict corpus_accumulator::verdict() const {
     ns.push_back(c.n_scored);
     gs.push_back(c.n_green);
   }
-  const mixture_fit fit = fit_marked_mixture(ns, gs, v.gamma);
-  v.marked_fraction = fit.marked_fraction;
-  v.marked_green_rate = fit.marked_green_rate;
+  // The mixture is only identifiable when the corpus is clearly marked: on unmarked text
+  // EM wanders (q -> gamma makes f arbitrary), so report no marked fraction there.
+  v.marked_green_rate = v.gamma;
+  if (v.log10_p <= marked_fraction_min_log10_p) {
+    const mixture_fit fit = fit_marked_mixture(ns, gs, v.gamma);
+    v.marked_fraction = fit.marked_fraction;
+    v.marked_green_rate = fit.marked_green_rate;
+  }
   v.top_documents = top_;
   return v;
 }

@@ -28,6 +28,8 @@ struct document_contribution {
   double log10_p = 0.0;  // of this contribution alone
 };
 
+inline constexpr double marked_fraction_min_log10_p = -3.0;
+
 struct corpus_verdict {
   int64_t n_documents = 0;
   int64_t n_tokens = 0;
@@ -38,7 +40,8 @@ struct corpus_verdict {
   double log10_p = 0.0;  // P[Binomial(n_scored, gamma) >= n_green]
   // Two-component binomial mixture fitted by EM over documents: a fraction
   // `marked_fraction` of documents has green rate `marked_green_rate` > gamma, the
-  // rest gamma. An estimate, not part of the test.
+  // rest gamma. An estimate, not part of the test; 0 (and gamma) unless the corpus
+  // test itself has log10_p <= marked_fraction_min_log10_p.
   double marked_fraction = 0.0;
   double marked_green_rate = 0.0;
   std::vector<document_contribution> top_documents;  // smallest log10_p first
