@@ -49,3 +49,35 @@ if(TRACEMARK_WITH_LLAMA)
   add_test(NAME test_sampler COMMAND test_sampler)
   set_tests_properties(test_sampler PROPERTIES LABELS llama TIMEOUT 600)
 endif()
+
+# Provenance audit (issue 5, docs/AUDIT_DESIGN.md) on the real tiny model: validity of
+# reading and black-box modes across keys, and the reduced distillation experiment with
+# n-gram students, including the CLI over HTTP against a server started in the test.
+if(TRACEMARK_WITH_LLAMA)
+  find_package(OpenSSL 3 REQUIRED)
+  find_package(nlohmann_json 3 REQUIRED)
+  find_package(Threads REQUIRED)
+  add_executable(test_audit_validity ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_audit_validity.cpp)
+  target_link_libraries(test_audit_validity PRIVATE tracemark::llama tracemark_test_main OpenSSL::Crypto)
+  target_include_directories(test_audit_validity PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(test_audit_validity PRIVATE TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  tracemark_harden(test_audit_validity)
+  add_test(NAME test_audit_validity COMMAND test_audit_validity)
+  set_tests_properties(test_audit_validity PROPERTIES LABELS "llama;validity;audit" TIMEOUT 900)
+
+  if(TARGET tracemark_cli)
+    find_package(PkgConfig REQUIRED)
+    pkg_check_modules(TRACEMARK_AUDIT_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+    add_executable(test_audit_experiment ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_audit_experiment.cpp)
+    target_link_libraries(test_audit_experiment PRIVATE tracemark::llama tracemark_test_main OpenSSL::Crypto
+      PkgConfig::TRACEMARK_AUDIT_HTTPLIB nlohmann_json::nlohmann_json Threads::Threads)
+    target_include_directories(test_audit_experiment PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+    target_compile_definitions(test_audit_experiment PRIVATE
+      TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+      TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>")
+    add_dependencies(test_audit_experiment tracemark_cli)
+    tracemark_harden(test_audit_experiment)
+    add_test(NAME test_audit_experiment COMMAND test_audit_experiment)
+    set_tests_properties(test_audit_experiment PROPERTIES LABELS "llama;audit" TIMEOUT 900)
+  endif()
+endif()

@@ -40,6 +40,9 @@ command add_detect_command(CLI::App& parent);
 command add_demo_command(CLI::App& parent);
 // Only when built with llama.cpp (TRACEMARK_WITH_LLAMA).
 command add_generate_command(CLI::App& parent);
+// Only when built with llama.cpp and cpp-httplib (TRACEMARK_WITH_AUDIT): docs/AUDIT_DESIGN.md.
+command add_audit_command(CLI::App& parent);
+command add_index_command(CLI::App& parent);
 // Only when built with llama.cpp and cpp-httplib (TRACEMARK_WITH_SERVE).
 command add_serve_command(CLI::App& parent);
 

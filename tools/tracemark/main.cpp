@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
 #ifdef TRACEMARK_WITH_LLAMA
     commands.push_back(add_generate_command(app));
 #endif
+#ifdef TRACEMARK_WITH_AUDIT
+    commands.push_back(add_audit_command(app));
+    commands.push_back(add_index_command(app));
+#endif
 #ifdef TRACEMARK_WITH_SERVE
     commands.push_back(add_serve_command(app));
 #endif

@@ -1,0 +1,513 @@
+// The audit accumulator (issue 5): filters, global deduplication, the exact test and the
+// Clopper-Pearson interval. The argument for validity is in docs/AUDIT_DESIGN.md.
+#include "tracemark/audit.h"
+
+#include <algorithm>
+#include <boost/math/special_functions/beta.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "scheme_prf.h"
+#include "tracemark/binomial.h"
+#include "tracemark/detector.h"
+#include "tracemark/error.h"
+
+namespace tracemark {
+
+uint64_t context_id(const scheme& s, const int32_t* context) noexcept {
+  const scheme_kind kind = s.config().kind;
+  const int32_t h = s.context_width();
+  if (kind == scheme_kind::selfhash)  // the lefthash seed of the same context: token-free
+    return detail::scheme_seed(scheme_kind::lefthash, s.keys(), context, h, 0);
+  return detail::scheme_seed(kind, s.keys(), context, h, 0);
+}
+
+std::string_view audit_mode_name(audit_mode m) noexcept {
+  switch (m) {
+    case audit_mode::reading: return "reading";
+    case audit_mode::suspect_url: return "suspect-url";
+    case audit_mode::suspect_outputs: return "suspect-outputs";
+  }
+  return "unknown";
+}
+
+char audit_mark_letter(audit_mark m) noexcept {
+  static constexpr char letters[] = {'G', 'r', '=', '.', 'p', 'f', 'c', 'i'};
+  const auto i = static_cast<size_t>(m);
+  return i < sizeof letters ? letters[i] : '?';
+}
+
+std::string scheme_description(const scheme_config& c) {
+  char gamma[32];
+  std::snprintf(gamma, sizeof gamma, "%g", c.gamma);
+  std::string s = std::string(scheme_kind_name(c.kind)) + " h=" + std::to_string(c.context_width) +
+                  " gamma=" + gamma + " vocab=" + std::to_string(c.vocab_size);
+  if (!c.account.empty()) s += " account=" + c.account;
+  return s;
+}
+
+proportion_interval clopper_pearson(int64_t k, int64_t n, double confidence) {
+  if (!(confidence > 0.0 && confidence < 1.0))
+    throw error(errc::invalid_argument, "confidence must lie strictly between 0 and 1");
+  if (n < 0 || k < 0 || k > n) throw error(errc::invalid_argument, "clopper_pearson needs 0 <= k <= n");
+  proportion_interval ci;
+  if (n == 0) return ci;
+  const double tail = (1.0 - confidence) / 2.0;
+  const double kd = static_cast<double>(k), nd = static_cast<double>(n);
+  // Lower end: P[Binomial(n, p) >= k] = I_p(k, n-k+1) = tail. Upper: P[Binomial(n, p) <= k] = tail,
+  // i.e. I_p(k+1, n-k) = 1 - tail.
+  ci.low = k == 0 ? 0.0 : boost::math::ibeta_inv(kd, nd - kd + 1.0, tail);
+  ci.high = k == n ? 1.0 : boost::math::ibeta_inv(kd + 1.0, nd - kd, 1.0 - tail);
+  return ci;
+}
+
+audit_accumulator::audit_accumulator(const scheme& s, audit_options options)
+    : scheme_(s), options_(options), scored_(1 << 14) {
+  if (!(options_.alpha > 0.0 && options_.alpha < 1.0))
+    throw error(errc::invalid_argument, "alpha must lie strictly between 0 and 1");
+  if (!(options_.confidence > 0.0 && options_.confidence < 1.0))
+    throw error(errc::invalid_argument, "confidence must lie strictly between 0 and 1");
+}
+
+void audit_accumulator::add_prompt(std::span<const int32_t> prompt) {
+  const int32_t h = scheme_.context_width();
+  for (size_t i = static_cast<size_t>(h); i < prompt.size(); ++i)
+    prompt_ids_.push_back(context_id(scheme_, prompt.data() + i - static_cast<size_t>(h)));
+  prompt_ids_sorted_ = false;
+}
+
+namespace {
+
+bool sorted_contains(const std::vector<uint64_t>& v, uint64_t x) { return std::binary_search(v.begin(), v.end(), x); }
+
+}  // namespace
+
+audit_accumulator::contribution audit_accumulator::add_completion(std::span<const int32_t> tokens, int64_t n_prompt,
+                                                                  std::string_view id) {
+  if (n_prompt < 0 || n_prompt > static_cast<int64_t>(tokens.size()))
+    throw error(errc::invalid_argument, "n_prompt must lie in [0, tokens.size()]");
+  if (!prompt_ids_sorted_) {
+    std::sort(prompt_ids_.begin(), prompt_ids_.end());
+    prompt_ids_.erase(std::unique(prompt_ids_.begin(), prompt_ids_.end()), prompt_ids_.end());
+    prompt_ids_sorted_ = true;
+  }
+  const bool keep = samples_.size() < options_.n_samples;
+  std::vector<audit_mark> marks;
+  if (keep) marks.reserve(tokens.size());
+  auto mark = [&](audit_mark m) {
+    if (keep) marks.push_back(m);
+  };
+
+  const prf_keys& keys = scheme_.keys();
+  const scheme_kind kind = scheme_.config().kind;
+  const int32_t h = scheme_.context_width();
+  const uint64_t threshold = scheme_.green_threshold();
+  const bool filter_prompts = options_.prompt_filter && !prompt_ids_.empty();
+  contribution c;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  for (int64_t i = 0; i < n; ++i) {
+    if (i < n_prompt) {
+      mark(audit_mark::prompt);
+      continue;
+    }
+    ++usage_.positions;
+    if (i < h) {
+      ++filters_.no_context;
+      mark(audit_mark::no_context);
+      continue;
+    }
+    const int32_t* ctx = tokens.data() + i - h;
+    const uint64_t cid = context_id(scheme_, ctx);
+    if (filter_prompts && sorted_contains(prompt_ids_, cid)) {
+      ++filters_.prompt_context;
+      mark(audit_mark::prompt_context);
+      continue;
+    }
+    if (options_.index && !options_.index->contains(cid)) {
+      ++filters_.not_in_index;
+      mark(audit_mark::not_in_index);
+      continue;
+    }
+    const int32_t token = tokens[static_cast<size_t>(i)];
+    const uint64_t seed = detail::scheme_seed(kind, keys, ctx, h, token);
+    if (options_.dedup && !scored_.insert(seed, token)) {
+      ++filters_.dedup_repeats;
+      mark(audit_mark::repeat);
+      continue;
+    }
+    const bool green = detail::membership_prf(keys, seed, token) < threshold;
+    ++c.scored;
+    c.green += green;
+    mark(green ? audit_mark::green : audit_mark::red);
+  }
+  n_scored_ += c.scored;
+  n_green_ += c.green;
+  ++usage_.documents;
+  usage_.tokens += n;
+  usage_.completion_tokens += n - n_prompt;
+  if (keep) keep_sample(tokens, {}, n_prompt, id, std::move(marks));
+  record_point();
+  return c;
+}
+
+audit_accumulator::contribution audit_accumulator::add_reading(std::span<const int32_t> text,
+                                                               std::span<const int32_t> predictions, int64_t n_prompt,
+                                                               std::string_view id) {
+  if (predictions.size() != text.size())
+    throw error(errc::invalid_argument, "add_reading: one prediction per text position is needed");
+  if (n_prompt < 0 || n_prompt > static_cast<int64_t>(text.size()))
+    throw error(errc::invalid_argument, "n_prompt must lie in [0, text.size()]");
+  const bool keep = samples_.size() < options_.n_samples;
+  std::vector<audit_mark> marks;
+  if (keep) marks.reserve(text.size());
+  auto mark = [&](audit_mark m) {
+    if (keep) marks.push_back(m);
+  };
+
+  const prf_keys& keys = scheme_.keys();
+  const scheme_kind kind = scheme_.config().kind;
+  const int32_t h = scheme_.context_width();
+  const uint64_t threshold = scheme_.green_threshold();
+  // Context ids already seen in this text (token 0: the set holds ids, not tuples).
+  if (!options_.first_occurrence_global) text_contexts_.clear();
+  text_contexts_.reserve(text_contexts_.size() + text.size());
+
+  contribution c;
+  const int64_t n = static_cast<int64_t>(text.size());
+  for (int64_t i = 0; i < n; ++i) {
+    if (i < h) {
+      ++usage_.positions;
+      ++filters_.no_context;
+      mark(audit_mark::no_context);
+      continue;
+    }
+    const int32_t* ctx = text.data() + i - h;
+    const uint64_t cid = context_id(scheme_, ctx);
+    // Register this context before any filter: a later position with the same context
+    // is not a first occurrence, whatever happened here.
+    const bool first = text_contexts_.insert(cid, 0);
+    const int32_t token = predictions[static_cast<size_t>(i)];
+    if (token < 0) {
+      mark(audit_mark::no_context);
+      continue;
+    }
+    ++usage_.positions;
+    if (options_.first_occurrence && !first) {
+      ++filters_.not_first_occurrence;
+      mark(audit_mark::not_first_occurrence);
+      continue;
+    }
+    if (options_.index && !options_.index->contains(cid)) {
+      ++filters_.not_in_index;
+      mark(audit_mark::not_in_index);
+      continue;
+    }
+    const uint64_t seed = detail::scheme_seed(kind, keys, ctx, h, token);
+    if (options_.dedup && !scored_.insert(seed, token)) {
+      ++filters_.dedup_repeats;
+      mark(audit_mark::repeat);
+      continue;
+    }
+    const bool green = detail::membership_prf(keys, seed, token) < threshold;
+    ++c.scored;
+    c.green += green;
+    mark(green ? audit_mark::green : audit_mark::red);
+  }
+  n_scored_ += c.scored;
+  n_green_ += c.green;
+  ++usage_.documents;
+  usage_.tokens += n;
+  if (keep) keep_sample(text, predictions, n_prompt, id, std::move(marks));
+  record_point();
+  return c;
+}
+
+void audit_accumulator::keep_sample(std::span<const int32_t> tokens, std::span<const int32_t> scored_tokens,
+                                    int64_t n_prompt, std::string_view id, std::vector<audit_mark>&& marks) {
+  audit_sample s;
+  s.id = std::string(id);
+  s.n_prompt = n_prompt;
+  s.tokens.assign(tokens.begin(), tokens.end());
+  s.scored_tokens.assign(scored_tokens.begin(), scored_tokens.end());
+  s.marks = std::move(marks);
+  samples_.push_back(std::move(s));
+}
+
+void audit_accumulator::record_point() {
+  // About ten points per factor of ten: enough for a chart, small for any audit size.
+  if (n_scored_ < next_curve_at_) return;
+  curve_.push_back({n_scored_, n_green_, binomial_log10_sf(n_green_, n_scored_, scheme_.gamma_effective())});
+  while (next_curve_at_ <= n_scored_) next_curve_at_ = next_curve_at_ + std::max<int64_t>(1, next_curve_at_ / 4);
+}
+
+audit_evidence audit_accumulator::evidence() const {
+  audit_evidence e;
+  e.scheme = scheme_.config();
+  e.scored = n_scored_;
+  e.green = n_green_;
+  e.gamma = scheme_.gamma_effective();
+  e.green_rate = n_scored_ > 0 ? static_cast<double>(n_green_) / static_cast<double>(n_scored_) : 0.0;
+  e.confidence = options_.confidence;
+  const proportion_interval ci = clopper_pearson(n_green_, n_scored_, options_.confidence);
+  e.ci_low = ci.low;
+  e.ci_high = ci.high;
+  e.z = green_z_score(n_green_, n_scored_, e.gamma);
+  e.log10_p = binomial_log10_sf(n_green_, n_scored_, e.gamma);
+  e.alpha = options_.alpha;
+  e.detected = n_scored_ > 0 && e.log10_p <= std::log10(options_.alpha);
+  e.verdict = e.detected ? "radioactive" : "not_detected";
+  e.filters = filters_;
+  e.usage = usage_;
+  e.curve = curve_;
+  if (e.curve.empty() || e.curve.back().scored != n_scored_) e.curve.push_back({n_scored_, n_green_, e.log10_p});
+  e.samples = samples_;
+  if (options_.index) e.index_contexts = static_cast<int64_t>(options_.index->size());
+  return e;
+}
+
+// ------------------------------------------------------------------ JSON
+
+namespace {
+
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;  // UTF-8 passes through; the CLI validates text inputs
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  // Shortest form that reads back exactly.
+  for (int prec = 1; prec <= 17; ++prec) {
+    char tmp[40];
+    std::snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+    if (std::strtod(tmp, nullptr) == v) return tmp;
+  }
+  return buf;
+}
+
+// A tiny writer: objects and arrays with optional indentation, fixed field order.
+class json_writer {
+ public:
+  explicit json_writer(int indent) : indent_(indent) {}
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+  void key(std::string_view k) {
+    comma_and_newline();
+    json_string(out_, k);
+    out_ += indent_ >= 0 ? ": " : ":";
+    after_key_ = true;
+  }
+  void value_raw(const std::string& v) {
+    comma_and_newline();
+    out_ += v;
+  }
+  void value(std::string_view s) {
+    comma_and_newline();
+    json_string(out_, s);
+  }
+  void value(int64_t v) { value_raw(std::to_string(v)); }
+  void value(double v) { value_raw(json_number(v)); }
+  void value(bool v) { value_raw(v ? "true" : "false"); }
+  // An array of integers on one line (token lists would be unreadable one per line).
+  void int_array(std::span<const int32_t> v) {
+    comma_and_newline();
+    out_ += '[';
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) out_ += ',';
+      out_ += std::to_string(v[i]);
+    }
+    out_ += ']';
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void open(char c) {
+    comma_and_newline();
+    out_ += c;
+    first_.push_back(true);
+  }
+  void close(char c) {
+    const bool empty = first_.back();
+    first_.pop_back();
+    if (!empty) newline();
+    out_ += c;
+  }
+  void comma_and_newline() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (first_.empty()) return;
+    if (!first_.back()) out_ += ',';
+    first_.back() = false;
+    newline();
+  }
+  void newline() {
+    if (indent_ < 0) return;
+    out_ += '\n';
+    out_.append(first_.size() * static_cast<size_t>(indent_), ' ');
+  }
+  std::string out_;
+  std::vector<bool> first_;
+  int indent_;
+  bool after_key_ = false;
+};
+
+}  // namespace
+
+std::string to_json(const audit_evidence& e, int indent) {
+  json_writer w(indent);
+  w.begin_object();
+  w.key("format");
+  w.value(std::string_view("tracemark-audit 1"));
+  w.key("mode");
+  w.value(audit_mode_name(e.mode));
+  w.key("suspect");
+  w.value(std::string_view(e.suspect));
+  w.key("key_fingerprint");
+  w.value(std::string_view(e.key_fingerprint));
+  w.key("scheme");
+  w.begin_object();
+  w.key("name");
+  w.value(scheme_kind_name(e.scheme.kind));
+  w.key("context_width");
+  w.value(static_cast<int64_t>(e.scheme.context_width));
+  w.key("gamma");
+  w.value(e.scheme.gamma);
+  w.key("vocab_size");
+  w.value(static_cast<int64_t>(e.scheme.vocab_size));
+  w.key("account");
+  w.value(std::string_view(e.scheme.account));
+  w.key("description");
+  w.value(std::string_view(scheme_description(e.scheme)));
+  w.end_object();
+  w.key("scored");
+  w.value(e.scored);
+  w.key("green");
+  w.value(e.green);
+  w.key("gamma");
+  w.value(e.gamma);
+  w.key("green_rate");
+  w.value(e.green_rate);
+  w.key("confidence");
+  w.value(e.confidence);
+  w.key("ci_low");
+  w.value(e.ci_low);
+  w.key("ci_high");
+  w.value(e.ci_high);
+  w.key("z");
+  w.value(e.z);
+  w.key("log10_p");
+  w.value(e.log10_p);
+  w.key("p_value");
+  w.value(std::pow(10.0, e.log10_p));
+  w.key("alpha");
+  w.value(e.alpha);
+  w.key("verdict");
+  w.value(std::string_view(e.verdict));
+  w.key("detected");
+  w.value(e.detected);
+  w.key("filters");
+  w.begin_object();
+  w.key("no_context");
+  w.value(e.filters.no_context);
+  w.key("not_first_occurrence");
+  w.value(e.filters.not_first_occurrence);
+  w.key("prompt_context");
+  w.value(e.filters.prompt_context);
+  w.key("not_in_index");
+  w.value(e.filters.not_in_index);
+  w.key("dedup_repeats");
+  w.value(e.filters.dedup_repeats);
+  w.end_object();
+  w.key("index");
+  if (e.index_path.empty()) {
+    w.value_raw("null");
+  } else {
+    w.begin_object();
+    w.key("path");
+    w.value(std::string_view(e.index_path));
+    w.key("contexts");
+    w.value(e.index_contexts);
+    w.end_object();
+  }
+  w.key("usage");
+  w.begin_object();
+  w.key("documents");
+  w.value(e.usage.documents);
+  w.key("tokens");
+  w.value(e.usage.tokens);
+  w.key("positions");
+  w.value(e.usage.positions);
+  w.key("queries");
+  w.value(e.usage.queries);
+  w.key("cache_hits");
+  w.value(e.usage.cache_hits);
+  w.key("retries");
+  w.value(e.usage.retries);
+  w.key("completion_tokens");
+  w.value(e.usage.completion_tokens);
+  w.end_object();
+  w.key("curve");
+  w.begin_array();
+  for (const audit_curve_point& p : e.curve) {
+    w.begin_object();
+    w.key("scored");
+    w.value(p.scored);
+    w.key("green");
+    w.value(p.green);
+    w.key("log10_p");
+    w.value(p.log10_p);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("samples");
+  w.begin_array();
+  for (const audit_sample& s : e.samples) {
+    w.begin_object();
+    w.key("id");
+    w.value(std::string_view(s.id));
+    w.key("n_prompt");
+    w.value(s.n_prompt);
+    w.key("tokens");
+    w.int_array(s.tokens);
+    if (!s.scored_tokens.empty()) {
+      w.key("scored_tokens");
+      w.int_array(s.scored_tokens);
+    }
+    std::string letters;
+    letters.reserve(s.marks.size());
+    for (audit_mark m : s.marks) letters += audit_mark_letter(m);
+    w.key("marks");
+    w.value(std::string_view(letters));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace tracemark

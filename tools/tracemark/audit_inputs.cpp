@@ -1,0 +1,143 @@
+#include "audit_inputs.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tracemark/error.h"
+#include "tracemark/llama/tokenizer.h"
+
+namespace tracemark::cli {
+
+namespace {
+
+std::vector<int32_t> token_array(const nlohmann::json& v, const char* field, int32_t vocab_size,
+                                 const std::string& where) {
+  if (!v.is_array()) throw audit_input_error(false, where + ": \"" + field + "\" must be an array of token ids");
+  std::vector<int32_t> out;
+  out.reserve(v.size());
+  for (const nlohmann::json& x : v) {
+    if (!x.is_number_integer())
+      throw audit_input_error(false, where + ": \"" + field + "\" must hold integers only");
+    const auto t = x.get<int64_t>();
+    if (t < 0 || t >= vocab_size)
+      throw audit_input_error(false, where + ": token id " + std::to_string(t) + " in \"" + field +
+                                         "\" is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    out.push_back(static_cast<int32_t>(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+audit_document tokenize_document(const llama_tokenizer& vocab, std::string_view prompt, std::string_view text,
+                                 std::string id) {
+  audit_document d;
+  d.id = std::move(id);
+  d.prompt = std::string(prompt);
+  if (prompt.empty()) {
+    d.tokens = vocab.tokenize(text, /*add_special=*/false, /*parse_special=*/false);
+    return d;
+  }
+  const std::vector<int32_t> p = vocab.tokenize(prompt, /*add_special=*/true, /*parse_special=*/false);
+  std::string all(prompt);
+  all += text;
+  d.tokens = vocab.tokenize(all, /*add_special=*/true, /*parse_special=*/false);
+  // The prompt is the common prefix (a merge across the boundary shortens it).
+  size_t k = 0;
+  while (k < p.size() && k < d.tokens.size() && p[k] == d.tokens[k]) ++k;
+  d.n_prompt = static_cast<int64_t>(k);
+  return d;
+}
+
+std::vector<audit_document> read_documents(const std::string& path, const llama_tokenizer* vocab,
+                                           int32_t vocab_size, read_stats& stats) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw audit_input_error(true, "cannot open " + path);
+  std::vector<audit_document> docs;
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) {
+      ++stats.blank_lines;
+      continue;
+    }
+    const std::string where = path + ":" + std::to_string(line_no);
+    nlohmann::json rec;
+    try {
+      rec = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw audit_input_error(false, where + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!rec.is_object()) throw audit_input_error(false, where + ": each line must be a JSON object");
+    if (rec.contains("error")) {
+      ++stats.error_records;
+      continue;
+    }
+    std::string id = where;
+    if (rec.contains("id")) id = rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump();
+    std::string prompt;
+    if (rec.contains("prompt") && rec["prompt"].is_string()) prompt = rec["prompt"].get<std::string>();
+
+    audit_document d;
+    if (rec.contains("tokens")) {
+      d.tokens = rec.contains("prompt_tokens") ? token_array(rec["prompt_tokens"], "prompt_tokens", vocab_size, where)
+                                               : std::vector<int32_t>{};
+      d.n_prompt = static_cast<int64_t>(d.tokens.size());
+      const std::vector<int32_t> t = token_array(rec["tokens"], "tokens", vocab_size, where);
+      d.tokens.insert(d.tokens.end(), t.begin(), t.end());
+      d.id = std::move(id);
+      d.prompt = std::move(prompt);
+    } else if (rec.contains("text")) {
+      if (!rec["text"].is_string()) throw audit_input_error(false, where + ": \"text\" must be a string");
+      if (!vocab)
+        throw audit_input_error(false, where + ": a text record needs the provider's tokenizer: pass --vocab GGUF");
+      try {
+        d = tokenize_document(*vocab, prompt, rec["text"].get<std::string>(), std::move(id));
+      } catch (const tracemark::error& e) {
+        throw audit_input_error(false, where + ": " + e.what());
+      }
+    } else {
+      throw audit_input_error(false, where + ": a record needs \"tokens\" (token ids) or \"text\"");
+    }
+    if (rec.contains("watermarked") && rec["watermarked"].is_boolean()) d.watermarked = rec["watermarked"].get<bool>();
+    if (rec.contains("key_fingerprint") && rec["key_fingerprint"].is_string())
+      d.key_fingerprint = rec["key_fingerprint"].get<std::string>();
+    docs.push_back(std::move(d));
+    ++stats.records;
+  }
+  if (in.bad()) throw audit_input_error(true, "reading " + path + " failed");
+  return docs;
+}
+
+std::vector<std::string> read_prompts(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw audit_input_error(true, "cannot open the prompts file " + path);
+  std::vector<std::string> prompts;
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (line[0] == '{') {
+      const std::string where = path + ":" + std::to_string(line_no);
+      try {
+        const nlohmann::json rec = nlohmann::json::parse(line);
+        if (!rec.contains("prompt") || !rec["prompt"].is_string())
+          throw audit_input_error(false, where + ": a JSON prompt line needs a \"prompt\" string");
+        prompts.push_back(rec["prompt"].get<std::string>());
+      } catch (const nlohmann::json::exception& e) {
+        throw audit_input_error(false, where + ": not valid JSON (" + e.what() + ")");
+      }
+    } else {
+      prompts.push_back(line);
+    }
+  }
+  if (in.bad()) throw audit_input_error(true, "reading " + path + " failed");
+  if (prompts.empty()) throw audit_input_error(false, "the prompts file " + path + " holds no prompt");
+  return prompts;
+}
+
+}  // namespace tracemark::cli
