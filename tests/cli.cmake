@@ -3,6 +3,7 @@
 if(TARGET tracemark_cli)
   find_package(nlohmann_json 3 REQUIRED)
   add_executable(test_cli ${CMAKE_CURRENT_LIST_DIR}/cli/test_cli.cpp)
+  target_include_directories(test_cli PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(test_cli PRIVATE tracemark::tracemark tracemark_test_main nlohmann_json::nlohmann_json)
   target_compile_definitions(test_cli PRIVATE TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>")
   if(TARGET tracemark::llama)

@@ -3,6 +3,8 @@
 // text sampled with the watermark. Results are checked against the library (the same
 // tokenizer adapter and detector). Missing vocabularies or corpora fail the tests.
 #include <doctest/doctest.h>
+
+#include "process_helpers.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -43,71 +45,19 @@ std::string vocab_path(const std::string& name) {
 
 std::string stories_path() { return testing_util::verified_shared_file("models/stories260K.gguf").string(); }
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string templ = (fs::temp_directory_path() / "tracemark-cli-text-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using testing_util::read_file;
+using testing_util::run_result;
+using testing_util::write_file;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  REQUIRE(out.good());
-}
-
-struct run_result {
-  int exit_code = -1;
-  std::string out, err;
+struct temp_dir : testing_util::temp_dir {
+  temp_dir() : testing_util::temp_dir("tracemark-cli-text") {}
 };
 
 // Runs the CLI; stdin from `stdin_path` (or /dev/null); stdout and stderr captured, or
 // stderr on `stderr_fd` when it is >= 0 (a pseudo-terminal).
 run_result run(const temp_dir& dir, const std::vector<std::string>& args, const std::string& stdin_path = "",
                int stderr_fd = -1) {
-  static int counter = 0;
-  const std::string out_path = dir.file("stdout." + std::to_string(counter));
-  const std::string err_path = dir.file("stderr." + std::to_string(counter));
-  ++counter;
-  std::vector<std::string> argv_s{cli_path};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (stderr_fd >= 0)
-    posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
-  else
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, cli_path.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  run_result r;
-  REQUIRE_MESSAGE(WIFEXITED(status), "the CLI did not exit normally (crashed?)");
-  r.exit_code = WEXITSTATUS(status);
-  r.out = read_file(out_path);
-  if (stderr_fd < 0) r.err = read_file(err_path);
-  return r;
+  return testing_util::run_program(cli_path, dir, args, stdin_path, stderr_fd);
 }
 
 std::vector<json> parse_records(const std::string& text) {
