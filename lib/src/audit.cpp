@@ -83,6 +83,25 @@ bool sorted_contains(const std::vector<uint64_t>& v, uint64_t x) { return std::b
 
 }  // namespace
 
+// The filters shared by every mode, after the mode's own: the context index, then the
+// global deduplication of (seed, token), then membership. Counts what it drops.
+audit_mark audit_accumulator::score_tuple(const int32_t* ctx, uint64_t context_id_value, int32_t token,
+                                          contribution& c) {
+  if (options_.index && !options_.index->contains(context_id_value)) {
+    ++filters_.not_in_index;
+    return audit_mark::not_in_index;
+  }
+  const uint64_t seed = detail::scheme_seed(scheme_.config().kind, scheme_.keys(), ctx, scheme_.context_width(), token);
+  if (options_.dedup && !scored_.insert(seed, token)) {
+    ++filters_.dedup_repeats;
+    return audit_mark::repeat;
+  }
+  const bool green = detail::membership_prf(scheme_.keys(), seed, token) < scheme_.green_threshold();
+  ++c.scored;
+  c.green += green;
+  return green ? audit_mark::green : audit_mark::red;
+}
+
 audit_accumulator::contribution audit_accumulator::add_completion(std::span<const int32_t> tokens, int64_t n_prompt,
                                                                   std::string_view id) {
   if (n_prompt < 0 || n_prompt > static_cast<int64_t>(tokens.size()))
@@ -99,10 +118,7 @@ audit_accumulator::contribution audit_accumulator::add_completion(std::span<cons
     if (keep) marks.push_back(m);
   };
 
-  const prf_keys& keys = scheme_.keys();
-  const scheme_kind kind = scheme_.config().kind;
   const int32_t h = scheme_.context_width();
-  const uint64_t threshold = scheme_.green_threshold();
   const bool filter_prompts = options_.prompt_filter && !prompt_ids_.empty();
   contribution c;
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -124,22 +140,7 @@ audit_accumulator::contribution audit_accumulator::add_completion(std::span<cons
       mark(audit_mark::prompt_context);
       continue;
     }
-    if (options_.index && !options_.index->contains(cid)) {
-      ++filters_.not_in_index;
-      mark(audit_mark::not_in_index);
-      continue;
-    }
-    const int32_t token = tokens[static_cast<size_t>(i)];
-    const uint64_t seed = detail::scheme_seed(kind, keys, ctx, h, token);
-    if (options_.dedup && !scored_.insert(seed, token)) {
-      ++filters_.dedup_repeats;
-      mark(audit_mark::repeat);
-      continue;
-    }
-    const bool green = detail::membership_prf(keys, seed, token) < threshold;
-    ++c.scored;
-    c.green += green;
-    mark(green ? audit_mark::green : audit_mark::red);
+    mark(score_tuple(ctx, cid, tokens[static_cast<size_t>(i)], c));
   }
   n_scored_ += c.scored;
   n_green_ += c.green;
@@ -165,10 +166,7 @@ audit_accumulator::contribution audit_accumulator::add_reading(std::span<const i
     if (keep) marks.push_back(m);
   };
 
-  const prf_keys& keys = scheme_.keys();
-  const scheme_kind kind = scheme_.config().kind;
   const int32_t h = scheme_.context_width();
-  const uint64_t threshold = scheme_.green_threshold();
   // Context ids already seen in this text (token 0: the set holds ids, not tuples).
   if (!options_.first_occurrence_global) text_contexts_.clear();
   text_contexts_.reserve(text_contexts_.size() + text.size());
@@ -198,21 +196,7 @@ audit_accumulator::contribution audit_accumulator::add_reading(std::span<const i
       mark(audit_mark::not_first_occurrence);
       continue;
     }
-    if (options_.index && !options_.index->contains(cid)) {
-      ++filters_.not_in_index;
-      mark(audit_mark::not_in_index);
-      continue;
-    }
-    const uint64_t seed = detail::scheme_seed(kind, keys, ctx, h, token);
-    if (options_.dedup && !scored_.insert(seed, token)) {
-      ++filters_.dedup_repeats;
-      mark(audit_mark::repeat);
-      continue;
-    }
-    const bool green = detail::membership_prf(keys, seed, token) < threshold;
-    ++c.scored;
-    c.green += green;
-    mark(green ? audit_mark::green : audit_mark::red);
+    mark(score_tuple(ctx, cid, token, c));
   }
   n_scored_ += c.scored;
   n_green_ += c.green;

@@ -249,6 +249,7 @@ class TRACEMARK_EXPORT audit_accumulator {
   const audit_options& options() const noexcept { return options_; }
 
  private:
+  audit_mark score_tuple(const int32_t* ctx, uint64_t context_id_value, int32_t token, contribution& c);
   void record_point();
   void keep_sample(std::span<const int32_t> tokens, std::span<const int32_t> scored_tokens, int64_t n_prompt,
                    std::string_view id, std::vector<audit_mark>&& marks);
