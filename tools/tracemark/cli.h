@@ -2,8 +2,11 @@
 // error type, and the constructors of the subcommands (one per cmd_*.cpp).
 #pragma once
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
+
+#include "tracemark/key.h"
 
 namespace CLI {
 class App;
@@ -48,5 +51,9 @@ command add_serve_command(CLI::App& parent);
 
 // Prints "tracemark <sub>: <message>" on stderr.
 void print_error(const std::string& subcommand, const std::string& message);
+
+// Loads a key file; on failure prints the library's message (it names the file and the
+// problem, never the secret) and returns nothing: the caller exits with exit_key.
+std::optional<key> load_key_or_report(const std::string& path, const std::string& subcommand);
 
 }  // namespace tracemark::cli

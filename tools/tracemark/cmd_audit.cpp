@@ -160,13 +160,8 @@ int run_audit(const audit_flags& f) {
   if (f.gen.max_tokens < 1) throw usage_error("--max-tokens must be at least 1");
   if (f.threads < 1) throw usage_error("--threads must be at least 1");
 
-  std::optional<key> master;
-  try {
-    master.emplace(key::load(f.key_path));
-  } catch (const tracemark::error& e) {
-    print_error("audit", e.what());
-    return exit_key;
-  }
+  const std::optional<key> master = load_key_or_report(f.key_path, "audit");
+  if (!master) return exit_key;
 
   // The provider's tokenizer: --vocab, or in reading mode the suspect itself (which must
   // share the provider's vocabulary for its predictions to mean anything).

@@ -461,13 +461,8 @@ int run_detect(detect_flags& f) {
                       " (got " + std::to_string(*f.scheme.vocab_size) + ")");
 
   // 2. The key (exit 3).
-  std::optional<key> master;
-  try {
-    master.emplace(key::load(f.key_path));
-  } catch (const tracemark::error& e) {
-    print_error("detect", e.what());
-    return exit_key;
-  }
+  const std::optional<key> master = load_key_or_report(f.key_path, "detect");
+  if (!master) return exit_key;
 
   // 3. The vocabulary (exit 2, or 4 when the file cannot be read).
   std::unique_ptr<text_tokenizer> tok;

@@ -72,12 +72,8 @@ int run_generate(const generate_flags& f) {
 
   std::optional<key> master;
   if (!f.no_watermark) {
-    try {
-      master.emplace(key::load(f.key_path));
-    } catch (const tracemark::error& e) {
-      print_error("generate", e.what());
-      return exit_key;
-    }
+    master = load_key_or_report(f.key_path, "generate");
+    if (!master) return exit_key;
   }
   std::vector<std::string> prompts;
   try {

@@ -40,13 +40,8 @@ const char* const index_footer =
     "\n";
 
 int run_index(const index_flags& f) {
-  std::optional<key> master;
-  try {
-    master.emplace(key::load(f.key_path));
-  } catch (const tracemark::error& e) {
-    print_error("index", e.what());
-    return exit_key;
-  }
+  const std::optional<key> master = load_key_or_report(f.key_path, "index");
+  if (!master) return exit_key;
   std::unique_ptr<llama_tokenizer> vocab;
   if (!f.vocab_path.empty()) {
     try {

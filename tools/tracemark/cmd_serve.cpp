@@ -697,12 +697,8 @@ int run_serve(const serve_flags& f) {
   }
   std::optional<key> master;
   if (cfg.key_file) {
-    try {
-      master.emplace(key::load(cfg.key_file->string()));
-    } catch (const tracemark::error& e) {
-      print_error("serve", e.what());
-      return exit_key;
-    }
+    master = load_key_or_report(cfg.key_file->string(), "serve");
+    if (!master) return exit_key;
   }
 
   // Signals are taken by one thread (below); every other thread, including llama.cpp's

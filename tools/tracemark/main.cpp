@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "tracemark/error.h"
 
 namespace tracemark::cli {
 
@@ -21,6 +22,15 @@ const char* const exit_codes_help =
 void print_error(const std::string& subcommand, const std::string& message) {
   std::fflush(stdout);
   std::cerr << "tracemark" << (subcommand.empty() ? "" : " ") << subcommand << ": " << message << std::endl;
+}
+
+std::optional<key> load_key_or_report(const std::string& path, const std::string& subcommand) {
+  try {
+    return key::load(path);
+  } catch (const tracemark::error& e) {
+    print_error(subcommand, e.what());
+    return std::nullopt;
+  }
 }
 
 }  // namespace tracemark::cli
