@@ -22,8 +22,10 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libeigen3-dev libssl-dev libcli11-dev doctest-dev
-  libboost-math-dev nlohmann-json3-dev libbenchmark-dev libcpp-httplib-dev
+  libboost-math-dev nlohmann-json3-dev libbenchmark-dev libcpp-httplib-dev libpng-dev
 )
+# The tests also render `tracemark audit --report` pages in headless Chromium.
+if [ "$mode" = "test" ]; then packages+=(chromium); fi
 command -v npm >/dev/null 2>&1 || packages+=(npm)   # fetches the pinned llama.cpp (npm registry)
 
 missing=()

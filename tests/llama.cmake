@@ -79,5 +79,28 @@ if(TRACEMARK_WITH_LLAMA)
     tracemark_harden(test_audit_experiment)
     add_test(NAME test_audit_experiment COMMAND test_audit_experiment)
     set_tests_properties(test_audit_experiment PROPERTIES LABELS "llama;audit" TIMEOUT 900)
+
+    # The HTML report of `audit --report`, checked as text and rendered by headless
+    # Chromium (installed by scripts/setup.sh test; a missing browser fails the test).
+    find_package(PNG REQUIRED)
+    find_program(TRACEMARK_CHROMIUM NAMES chromium chromium-browser DOC "Chromium for the report rendering test")
+    set(_tracemark_chromium "${TRACEMARK_CHROMIUM}")
+    if(NOT TRACEMARK_CHROMIUM)
+      set(_tracemark_chromium /usr/bin/chromium)
+    endif()
+    add_executable(test_audit_report ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_audit_report.cpp
+                                     ${PROJECT_SOURCE_DIR}/tools/tracemark/audit_report.cpp)
+    target_link_libraries(test_audit_report PRIVATE tracemark::tracemark tracemark_test_main OpenSSL::Crypto
+      PNG::PNG nlohmann_json::nlohmann_json)
+    target_include_directories(test_audit_report PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
+                                                         ${PROJECT_SOURCE_DIR}/tools/tracemark)
+    target_compile_definitions(test_audit_report PRIVATE
+      TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+      TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>"
+      TRACEMARK_CHROMIUM_PATH="${_tracemark_chromium}")
+    add_dependencies(test_audit_report tracemark_cli)
+    tracemark_harden(test_audit_report)
+    add_test(NAME test_audit_report COMMAND test_audit_report)
+    set_tests_properties(test_audit_report PROPERTIES LABELS "llama;audit" TIMEOUT 600)
   endif()
 endif()

@@ -6,6 +6,7 @@
 //   --suspect-url URL         black box: completions of --prompts from an OpenAI-compatible API
 //   --suspect-outputs JSONL   black box: a dump of the suspect's completions
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 
 #include "audit_client.h"
 #include "audit_inputs.h"
+#include "audit_report.h"
 #include "cli.h"
 #include "scheme_options.h"
 #include "tracemark/audit.h"
@@ -42,6 +44,7 @@ struct audit_flags {
   bool global_first_occurrence = false;
   double alpha = 1e-6;
   std::string json_out;
+  std::string report_out;
   int64_t keep_samples = 3;
   bool quiet = false;
   // reading mode
@@ -81,11 +84,14 @@ const char* const audit_footer =
     "  {\"mode\", \"scheme\", \"key_fingerprint\", \"scored\", \"green\", \"gamma\", \"green_rate\", \"ci_low\",\n"
     "   \"ci_high\", \"log10_p\", \"alpha\", \"verdict\": \"radioactive\"|\"not_detected\", \"filters\": {...},\n"
     "   \"usage\": {...}, \"curve\": [...], \"samples\": [...]}\n"
+    "--report FILE writes the same evidence as one self-contained HTML page for non-specialists: the verdict,\n"
+    "the p-value in words, charts of the green rate against gamma and of the evidence against the threshold,\n"
+    "and --keep-samples texts with their green/red tokens highlighted (no network access needed to view it).\n"
     "\n"
     "Examples:\n"
     "  tracemark audit --key provider.key -H 2 --suspect-model student.gguf --texts marked.jsonl\n"
     "  tracemark audit --key provider.key -H 2 --vocab tokenizer.gguf --suspect-url http://127.0.0.1:8080 \\\n"
-    "      --prompts prompts.txt --n 4 --index provider.idx --json evidence.json\n"
+    "      --prompts prompts.txt --n 4 --index provider.idx --json evidence.json --report audit.html\n"
     "\n";
 
 std::string fmt(double v, int precision = 3) {
@@ -99,6 +105,28 @@ std::string fmt(double v, int precision = 3) {
 std::string p_words(double log10_p) {
   if (log10_p > -300) return "p = " + fmt(std::pow(10.0, log10_p));
   return "p = 10^" + fmt(log10_p, 6);
+}
+
+// Writes `text` to `path` ("-": standard output); false when it could not be written.
+bool write_output(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    std::cout << text << std::flush;
+    return static_cast<bool>(std::cout);
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+// "2026-11-29 17:48 UTC"
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
 }
 
 void print_summary(std::ostream& out, const audit_evidence& e, const std::string& api_note,
@@ -152,6 +180,8 @@ int run_audit(const audit_flags& f) {
     throw usage_error("--prompts is for --suspect-url only");
   if (!(f.alpha > 0.0 && f.alpha < 1.0)) throw usage_error("--alpha must lie strictly between 0 and 1");
   if (f.keep_samples < 0) throw usage_error("--keep-samples must be >= 0");
+  if (f.json_out == "-" && f.report_out == "-")
+    throw usage_error("--json - and --report - cannot both write to standard output");
   if (f.n < 1) throw usage_error("--n must be at least 1");
   if (f.concurrency < 1) throw usage_error("--concurrency must be at least 1");
   if (f.retries < 0) throw usage_error("--retries must be >= 0");
@@ -294,22 +324,21 @@ int run_audit(const audit_flags& f) {
   ev.key_fingerprint = master->fingerprint();
   ev.index_path = f.index_path;
 
-  const bool json_to_stdout = f.json_out == "-";
-  if (!f.json_out.empty()) {
-    const std::string text = to_json(ev) + "\n";
-    if (json_to_stdout) {
-      std::cout << text << std::flush;
-    } else {
-      std::ofstream out(f.json_out, std::ios::binary | std::ios::trunc);
-      out << text;
-      out.flush();
-      if (!out) {
-        print_error("audit", "cannot write " + f.json_out);
-        return exit_io;
-      }
+  if (!f.json_out.empty() && !write_output(f.json_out, to_json(ev) + "\n")) {
+    print_error("audit", "cannot write " + f.json_out);
+    return exit_io;
+  }
+  if (!f.report_out.empty()) {
+    token_text_fn token_text;
+    if (vocab) token_text = [&](int32_t t) { return vocab->token_to_piece(t); };
+    if (!write_output(f.report_out, render_audit_report(ev, token_text, utc_now()))) {
+      print_error("audit", "cannot write " + f.report_out);
+      return exit_io;
     }
   }
-  if (!f.quiet) print_summary(json_to_stdout ? std::cerr : std::cout, ev, api_note, cache_note);
+  std::ostream& summary = f.json_out == "-" || f.report_out == "-" ? std::cerr : std::cout;
+  if (!f.quiet) print_summary(summary, ev, api_note, cache_note);
+  if (!f.quiet && !f.report_out.empty() && f.report_out != "-") summary << "  report: " << f.report_out << "\n";
   return exit_ok;
 }
 
@@ -351,7 +380,12 @@ command add_audit_command(CLI::App& parent) {
                 "Reading mode: score each context at most once in the whole audit (stricter, less power)");
   app->add_option("--alpha", f->alpha, "Significance level of the verdict")->capture_default_str();
   app->add_option("--json", f->json_out, "Write the evidence record here ('-' = standard output)")->type_name("FILE");
-  app->add_option("--keep-samples", f->keep_samples, "Documents kept with per-token marks in the record")
+  app->add_option("--report", f->report_out,
+                  "Write a self-contained HTML report here ('-' = standard output): verdict, p-value in words, "
+                  "charts, highlighted sample text")
+      ->type_name("FILE");
+  app->add_option("--keep-samples", f->keep_samples,
+                  "Documents kept with per-token marks in the record and the report")
       ->capture_default_str();
   app->add_flag("--quiet,-q", f->quiet, "No summary on the terminal");
 
