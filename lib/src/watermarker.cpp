@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "bias_kernels.h"
 #include "scheme_prf.h"
 #include "tracemark/error.h"
 
@@ -47,12 +48,7 @@ double watermarker::prune_margin(float delta, size_t n_candidates) noexcept {
 size_t watermarker::apply(const sequence_state& state, std::span<candidate> candidates,
                           bool sorted_descending) const noexcept {
   if (candidates.empty()) return 0;
-  float max_logit = -std::numeric_limits<float>::infinity();
-  if (sorted_descending) {
-    max_logit = candidates[0].logit;
-  } else {
-    for (const candidate& c : candidates) max_logit = c.logit > max_logit ? c.logit : max_logit;
-  }
+  const float max_logit = sorted_descending ? candidates[0].logit : detail::max_logit(candidates);
   if (!(max_logit > -std::numeric_limits<float>::infinity())) return 0;  // all masked (or NaN)
   const double margin = prune_margin(delta_, candidates.size());
   // Rounded down so no candidate that the bound requires is ever skipped.
@@ -91,15 +87,12 @@ size_t watermarker::bias(const sequence_state& state, std::span<candidate> candi
   // The seed does not depend on the candidate: absorb it once per step (§5.3).
   const uint64_t s = detail::scheme_seed(kind, keys, context, h, 0);
   const detail::siphash_state after_seed = detail::siphash24_after_seed(detail::green_key(keys), s);
-  for (candidate& c : candidates) {
-    if (!(c.logit >= cutoff)) {
-      if (sorted_descending) break;
-      continue;
-    }
-    ++n_tested;
-    if (detail::siphash24_finish_token(after_seed, static_cast<uint32_t>(c.id)) < threshold) c.logit += delta_;
+  if (sorted_descending) {  // only the head can reach the cutoff
+    size_t head = 0;
+    while (head < candidates.size() && candidates[head].logit >= cutoff) ++head;
+    candidates = candidates.first(head);
   }
-  return n_tested;
+  return detail::bias_shared_seed(after_seed, threshold, delta_, cutoff, candidates);
 }
 
 }  // namespace tracemark
