@@ -7,6 +7,7 @@
 
 #include "test_helpers.h"
 #include "tracemark/corpus.h"
+#include "tracemark/error.h"
 #include "tracemark/watermarker.h"
 
 using namespace tracemark;
@@ -95,6 +96,51 @@ TEST_CASE("cross-document dedup: the same boilerplate in every document counts o
   CHECK(a.n_green == sum_green);
   CHECK(a.n_scored < 300 * 21 + 40);  // the boilerplate's 39 tuples were scored once
   CHECK(b.n_scored == 300 * 59);
+}
+
+TEST_CASE("a document added in pieces (extend) is one entry, with exactly the whole document's tuples") {
+  splitmix64 rng(5);
+  const watermarker wm(testing_util::key_from_seed(5), config(), 2.0f);
+  const int32_t h = wm.get_scheme().context_width();
+  corpus_accumulator whole(wm.get_scheme()), pieces(wm.get_scheme());
+  for (int d = 0; d < 6; ++d) {
+    const auto doc = d % 2 ? marked_text(wm, rng, 500) : testing_util::random_tokens(rng, 500, 32000);
+    const auto w = whole.add(doc, 3, "doc-" + std::to_string(d));
+    // Pieces of random length; each later piece starts with the previous h tokens.
+    size_t at = 0, n_pieces = 0;
+    document_contribution last;
+    while (at < doc.size()) {
+      const size_t len = std::min(doc.size() - at, static_cast<size_t>(1 + rng.below(120)));
+      if (at == 0) {
+        last = pieces.add(std::span(doc).first(len), 3, "doc-" + std::to_string(d));
+      } else {
+        const size_t from = at - static_cast<size_t>(h);
+        last = pieces.extend(std::span(doc).subspan(from, len + static_cast<size_t>(h)), h);
+      }
+      at += len;
+      ++n_pieces;
+    }
+    CHECK(n_pieces > 2);
+    CHECK(last.index == w.index);
+    CHECK(last.id == w.id);
+    CHECK(last.n_scored == w.n_scored);
+    CHECK(last.n_green == w.n_green);
+    CHECK(last.log10_p == w.log10_p);
+  }
+  const corpus_verdict a = whole.verdict(), b = pieces.verdict();
+  CHECK(b.n_documents == 6);
+  CHECK(b.n_tokens == a.n_tokens);
+  CHECK(b.n_scored == a.n_scored);
+  CHECK(b.n_green == a.n_green);
+  CHECK(b.log10_p == a.log10_p);
+  REQUIRE(b.top_documents.size() == a.top_documents.size());
+  for (size_t i = 0; i < a.top_documents.size(); ++i) {
+    CHECK(b.top_documents[i].index == a.top_documents[i].index);
+    CHECK(b.top_documents[i].n_scored == a.top_documents[i].n_scored);
+  }
+  corpus_accumulator empty(wm.get_scheme());
+  const std::vector<int32_t> some{1, 2, 3};
+  CHECK_THROWS_AS(empty.extend(some, 1), tracemark::error);
 }
 
 TEST_CASE("null corpora: corpus p-values are valid") {

@@ -5,6 +5,7 @@
 
 #include "score_loop.h"
 #include "tracemark/binomial.h"
+#include "tracemark/error.h"
 
 namespace tracemark {
 
@@ -20,23 +21,55 @@ document_contribution corpus_accumulator::add(std::span<const int32_t> tokens, i
     c.n_scored += mark == token_mark::green || mark == token_mark::red;
     c.n_green += mark == token_mark::green;
   });
-  const int64_t n = static_cast<int64_t>(tokens.size());
   c.log10_p = binomial_log10_sf(c.n_green, c.n_scored, scheme_.gamma_effective());
-  n_tokens_ += n;
+  n_tokens_ += static_cast<int64_t>(tokens.size());
   n_scored_ += c.n_scored;
   n_green_ += c.n_green;
   per_document_.push_back({c.n_scored, c.n_green});
-
-  if (options_.n_top_documents > 0) {
-    auto by_evidence = [](const document_contribution& a, const document_contribution& b) {
-      return a.log10_p < b.log10_p || (a.log10_p == b.log10_p && a.index < b.index);
-    };
-    if (top_.size() < options_.n_top_documents || by_evidence(c, top_.back())) {
-      top_.insert(std::upper_bound(top_.begin(), top_.end(), c, by_evidence), c);
-      if (top_.size() > options_.n_top_documents) top_.pop_back();
-    }
-  }
+  last_id_ = c.id;
+  rank(c);
   return c;
+}
+
+document_contribution corpus_accumulator::extend(std::span<const int32_t> tokens, int64_t n_context) {
+  if (per_document_.empty()) throw error(errc::invalid_argument, "corpus_accumulator::extend before any add");
+  if (n_context < 0 || n_context > static_cast<int64_t>(tokens.size()))
+    throw error(errc::invalid_argument, "corpus_accumulator::extend: n_context out of range");
+  int64_t scored = 0, green = 0;
+  detail::score_tokens(scheme_, tokens, n_context, options_.dedup, seen_, [&](int64_t, token_mark mark) {
+    scored += mark == token_mark::green || mark == token_mark::red;
+    green += mark == token_mark::green;
+  });
+  n_tokens_ += static_cast<int64_t>(tokens.size()) - n_context;
+  n_scored_ += scored;
+  n_green_ += green;
+  counts& last = per_document_.back();
+  last.n_scored += scored;
+  last.n_green += green;
+  document_contribution c;
+  c.index = static_cast<int64_t>(per_document_.size()) - 1;
+  c.id = last_id_;
+  c.n_scored = last.n_scored;
+  c.n_green = last.n_green;
+  c.log10_p = binomial_log10_sf(c.n_green, c.n_scored, scheme_.gamma_effective());
+  // The document's evidence changed: its place among the top documents too. (When it
+  // weakened, a document evicted earlier may deserve the freed slot but is not recalled:
+  // the list is exact for single-piece documents.)
+  std::erase_if(top_, [&](const document_contribution& t) { return t.index == c.index; });
+  rank(c);
+  return c;
+}
+
+// Keeps top_ sorted by evidence (smallest log10_p first), at most n_top_documents long.
+void corpus_accumulator::rank(const document_contribution& c) {
+  if (options_.n_top_documents == 0) return;
+  auto by_evidence = [](const document_contribution& a, const document_contribution& b) {
+    return a.log10_p < b.log10_p || (a.log10_p == b.log10_p && a.index < b.index);
+  };
+  if (top_.size() < options_.n_top_documents || by_evidence(c, top_.back())) {
+    top_.insert(std::upper_bound(top_.begin(), top_.end(), c, by_evidence), c);
+    if (top_.size() > options_.n_top_documents) top_.pop_back();
+  }
 }
 
 corpus_verdict corpus_accumulator::verdict() const {

@@ -399,6 +399,10 @@ TEST_CASE("text: a long document is read in pieces with the context carried acro
   CHECK(p[1]["corpus"]["green"] == p[0]["green"]);
   CHECK(p[1]["corpus"]["documents"] == 1);
   CHECK(p[1]["corpus"]["tokens"] == p[0]["tokens"]);
+  // ... and its pieces are one entry of the corpus, not one per piece.
+  REQUIRE(p[1]["corpus"]["top_documents"].size() == 1);
+  CHECK(p[1]["corpus"]["top_documents"][0]["scored"] == p[0]["scored"]);
+  CHECK(p[1]["corpus"]["top_documents"][0]["index"] == 0);
 }
 
 TEST_CASE("text: bad input gives one clear record per document, never a crash") {

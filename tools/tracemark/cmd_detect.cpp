@@ -673,11 +673,15 @@ int run_detect(detect_flags& f) {
           piece_scorer->add(body);
         }
         if (corpus) {
-          // Each piece is one corpus entry, with the previous h tokens as context, so the
-          // corpus test counts exactly the tuples of the whole document.
-          std::vector<int32_t> with_context = doc.context;
-          with_context.insert(with_context.end(), all.begin(), all.end());
-          corpus_add(with_context, static_cast<int64_t>(doc.context.size()) + r.n_prompt, doc.id, doc.number);
+          // One corpus entry per document: later pieces extend it, with the previous h
+          // tokens as context, so the corpus test counts exactly the whole document's tuples.
+          if (doc.pieces == 1) {
+            corpus_add(all, r.n_prompt, doc.id, doc.number);
+          } else {
+            std::vector<int32_t> with_context = doc.context;
+            with_context.insert(with_context.end(), all.begin(), all.end());
+            corpus->extend(with_context, static_cast<int64_t>(doc.context.size()) + r.n_prompt);
+          }
           corpus_tokens += static_cast<int64_t>(body.size());
         }
         doc.context.insert(doc.context.end(), all.begin(), all.end());

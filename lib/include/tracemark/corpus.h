@@ -55,6 +55,12 @@ class TRACEMARK_EXPORT corpus_accumulator {
 
   // Scores one document (first n_prompt tokens are prompt) and returns its contribution.
   document_contribution add(std::span<const int32_t> tokens, int64_t n_prompt, std::string id);
+  // Continues the last added document with its next piece (a document too long to hold in
+  // memory at once): the first n_context tokens are context only (the previous piece's
+  // last h tokens, and any prompt), never scored nor counted as tokens. The document stays
+  // one entry (one index, one contribution). Returns its contribution so far.
+  // errc::invalid_argument when no document was added yet.
+  document_contribution extend(std::span<const int32_t> tokens, int64_t n_context);
   corpus_verdict verdict() const;
 
  private:
@@ -66,6 +72,9 @@ class TRACEMARK_EXPORT corpus_accumulator {
   };
   std::vector<counts> per_document_;
   std::vector<document_contribution> top_;  // kept sorted, at most n_top_documents
+  std::string last_id_;                     // of the last added document (for extend)
+
+  void rank(const document_contribution& c);
   int64_t n_tokens_ = 0, n_scored_ = 0, n_green_ = 0;
 };
 
