@@ -16,9 +16,8 @@ if(TARGET tracemark_cli)
   add_test(NAME cli_version COMMAND tracemark_cli --version)
   set_tests_properties(cli_version PROPERTIES PASS_REGULAR_EXPRESSION "^tracemark ${PROJECT_VERSION} ")
 
-  # The document reader and the piecewise scorer of `detect`, without a tokenizer.
-  add_executable(test_cli_units ${CMAKE_CURRENT_LIST_DIR}/cli/test_cli_units.cpp
-                                ${PROJECT_SOURCE_DIR}/tools/tracemark/stream_scorer.cpp)
+  # The document reader of `detect`, without a tokenizer.
+  add_executable(test_cli_units ${CMAKE_CURRENT_LIST_DIR}/cli/test_cli_units.cpp)
   target_include_directories(test_cli_units PRIVATE ${PROJECT_SOURCE_DIR}/tools/tracemark)
   target_link_libraries(test_cli_units PRIVATE tracemark::tracemark tracemark_input_reader tracemark_test_main)
   tracemark_harden(test_cli_units)

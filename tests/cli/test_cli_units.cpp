@@ -1,5 +1,5 @@
 // Unit tests of the pieces of `tracemark detect` that need no tokenizer: the document
-// reader (tools/tracemark/input_reader.h) and the piecewise scorer (stream_scorer.h).
+// reader (tools/tracemark/input_reader.h).
 #include <doctest/doctest.h>
 
 #include <random>
@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "input_reader.h"
-#include "stream_scorer.h"
 #include "tracemark/tracemark.hpp"
 
 using namespace tracemark;
@@ -291,62 +290,4 @@ TEST_CASE("reader: token-id lines are handed out raw, one per line") {
   CHECK(u[2].too_long);
   CHECK(u[3].text == "last");
   CHECK(u[3].line == 4);
-}
-
-TEST_CASE("stream_scorer: pieces give exactly the detector's result on the whole sequence") {
-  std::mt19937_64 rng(42);
-  const key master = key::generate();
-  for (scheme_kind kind : {scheme_kind::lefthash, scheme_kind::selfhash, scheme_kind::minhash, scheme_kind::unigram}) {
-    for (int32_t h : {1, 3}) {
-      scheme_config cfg;
-      cfg.kind = kind;
-      cfg.context_width = kind == scheme_kind::unigram ? 0 : h;
-      cfg.vocab_size = 50;  // small: many repeated tuples
-      const scheme s(master, cfg);
-      for (bool dedup : {true, false}) {
-        detect_options opt;
-        opt.dedup = dedup;
-        opt.keep_trace = true;
-        opt.min_window = 8;
-        const detector det(s, opt);
-        stream_scorer ss(s, opt);
-        for (int trial = 0; trial < 20; ++trial) {
-          std::uniform_int_distribution<int32_t> tok(0, 49);
-          std::uniform_int_distribution<size_t> len(0, 300), plen(0, 5);
-          std::vector<int32_t> prompt(plen(rng)), body(len(rng));
-          for (int32_t& t : prompt) t = tok(rng);
-          for (int32_t& t : body) t = tok(rng);
-          std::vector<int32_t> all = prompt;
-          all.insert(all.end(), body.begin(), body.end());
-          const detection want = det.score(all, static_cast<int64_t>(prompt.size()));
-
-          ss.reset();
-          ss.add_prompt(prompt);
-          size_t pos = 0;
-          while (pos < body.size()) {
-            const size_t n = std::min(body.size() - pos, std::uniform_int_distribution<size_t>(0, 40)(rng));
-            ss.add(std::span<const int32_t>(body).subspan(pos, n));
-            pos += n;
-          }
-          const detection got = ss.finish();
-          CAPTURE(scheme_kind_name(kind));
-          CAPTURE(h);
-          CAPTURE(dedup);
-          CHECK(got.n_tokens == want.n_tokens);
-          CHECK(got.n_scored == want.n_scored);
-          CHECK(got.n_green == want.n_green);
-          CHECK(got.n_repeat == want.n_repeat);
-          CHECK(got.n_prompt == want.n_prompt);
-          CHECK(got.n_no_context == want.n_no_context);
-          CHECK(got.log10_p == want.log10_p);
-          CHECK(got.z == want.z);
-          CHECK(got.trace == want.trace);
-          CHECK(got.window.found == want.window.found);
-          CHECK(got.window.begin == want.window.begin);
-          CHECK(got.window.end == want.window.end);
-          CHECK(got.window.log10_p_corrected == want.window.log10_p_corrected);
-        }
-      }
-    }
-  }
 }

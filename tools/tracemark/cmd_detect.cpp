@@ -27,10 +27,10 @@
 #include "jsonl.h"
 #include "progress.h"
 #include "scheme_options.h"
-#include "stream_scorer.h"
 #include "table.h"
 #include "text_tokenizer.h"
 #include "tracemark/corpus.h"
+#include "tracemark/stream_detector.h"
 #include "tracemark/detector.h"
 #include "tracemark/error.h"
 #include "tracemark/key.h"
@@ -605,7 +605,7 @@ int run_detect(detect_flags& f) {
     std::vector<int32_t> context;  // the last h tokens so far (corpus pieces)
   } doc;
   int64_t next_document = 0;
-  std::optional<stream_scorer> piece_scorer;
+  std::optional<stream_detector> piece_scorer;
   const size_t h = static_cast<size_t>(sref.context_width());
 
   std::string pending_out;

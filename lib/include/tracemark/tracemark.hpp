@@ -6,5 +6,6 @@
 #include "tracemark/error.h"
 #include "tracemark/key.h"
 #include "tracemark/scheme.h"
+#include "tracemark/stream_detector.h"
 #include "tracemark/tuple_set.h"
 #include "tracemark/watermarker.h"

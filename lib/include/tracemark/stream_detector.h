@@ -1,26 +1,30 @@
-// Scoring of one document that arrives in pieces (docs/SPEC.md §6.1): the same result as
-// tracemark::detector::score on the concatenated tokens, with the context (the last h
-// tokens) and the deduplication set carried from piece to piece. Memory grows with the
-// document's distinct tuples (the deduplication set, and one green bit and position per
-// scored tuple for the window search), not with its length in bytes.
+// The detector of docs/SPEC.md §6 for a document that arrives in pieces (a text too long to
+// hold at once): the same result as tracemark::detector::score on the concatenated
+// tokens, with the context (the last h tokens) and the deduplication set carried from
+// piece to piece. Memory grows with the document's distinct tuples (the deduplication set,
+// and one green bit and position per scored tuple for the window search), not with its
+// length. Not thread-safe; one document at a time, reset() between documents.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "tracemark/detector.h"
+#include "tracemark/export.h"
 #include "tracemark/scheme.h"
 #include "tracemark/tuple_set.h"
 
-namespace tracemark::cli {
+namespace tracemark {
 
-class stream_scorer {
+class TRACEMARK_EXPORT stream_detector {
  public:
-  stream_scorer(const scheme& s, detect_options options);
+  // `s` must outlive the detector.
+  stream_detector(const scheme& s, detect_options options = {});
 
   // Starts a new document.
   void reset();
-  // Prompt tokens: context only, never scored. Only before the first add().
+  // Prompt tokens: context only, never scored. Only before the first add() of a document
+  // (errc::invalid_argument otherwise).
   void add_prompt(std::span<const int32_t> tokens);
   // The next tokens of the document.
   void add(std::span<const int32_t> tokens);
@@ -32,16 +36,18 @@ class stream_scorer {
   std::span<const int32_t> context() const noexcept { return {context_.data(), context_.size()}; }
 
  private:
-  void push(int32_t token, bool prompt);
+  void push_context(std::span<const int32_t> tokens);
 
   const scheme& scheme_;
   detect_options options_;
   tuple_set seen_;
   std::vector<int32_t> context_;  // at most h tokens, oldest first
+  std::vector<int32_t> buffer_;   // context + the piece being scored
   int64_t position_ = 0, n_prompt_ = 0;
+  bool body_started_ = false;
   detection d_;
   std::vector<uint8_t> green_;      // per scored tuple, for the window search
   std::vector<int64_t> positions_;  // per scored tuple
 };
 
-}  // namespace tracemark::cli
+}  // namespace tracemark
