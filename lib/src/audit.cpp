@@ -6,7 +6,7 @@
 #include <boost/math/special_functions/beta.hpp>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "scheme_prf.h"
 #include "tracemark/binomial.h"
@@ -252,246 +252,62 @@ audit_evidence audit_accumulator::evidence() const {
 
 // ------------------------------------------------------------------ JSON
 
-namespace {
-
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;  // UTF-8 passes through; the CLI validates text inputs
-        }
-    }
-  }
-  out += '"';
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  // Shortest form that reads back exactly.
-  for (int prec = 1; prec <= 17; ++prec) {
-    char tmp[40];
-    std::snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-    if (std::strtod(tmp, nullptr) == v) return tmp;
-  }
-  return buf;
-}
-
-// A tiny writer: objects and arrays with optional indentation, fixed field order.
-class json_writer {
- public:
-  explicit json_writer(int indent) : indent_(indent) {}
-  void begin_object() { open('{'); }
-  void end_object() { close('}'); }
-  void begin_array() { open('['); }
-  void end_array() { close(']'); }
-  void key(std::string_view k) {
-    comma_and_newline();
-    json_string(out_, k);
-    out_ += indent_ >= 0 ? ": " : ":";
-    after_key_ = true;
-  }
-  void value_raw(const std::string& v) {
-    comma_and_newline();
-    out_ += v;
-  }
-  void value(std::string_view s) {
-    comma_and_newline();
-    json_string(out_, s);
-  }
-  void value(int64_t v) { value_raw(std::to_string(v)); }
-  void value(double v) { value_raw(json_number(v)); }
-  void value(bool v) { value_raw(v ? "true" : "false"); }
-  // An array of integers on one line (token lists would be unreadable one per line).
-  void int_array(std::span<const int32_t> v) {
-    comma_and_newline();
-    out_ += '[';
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i) out_ += ',';
-      out_ += std::to_string(v[i]);
-    }
-    out_ += ']';
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  void open(char c) {
-    comma_and_newline();
-    out_ += c;
-    first_.push_back(true);
-  }
-  void close(char c) {
-    const bool empty = first_.back();
-    first_.pop_back();
-    if (!empty) newline();
-    out_ += c;
-  }
-  void comma_and_newline() {
-    if (after_key_) {
-      after_key_ = false;
-      return;
-    }
-    if (first_.empty()) return;
-    if (!first_.back()) out_ += ',';
-    first_.back() = false;
-    newline();
-  }
-  void newline() {
-    if (indent_ < 0) return;
-    out_ += '\n';
-    out_.append(first_.size() * static_cast<size_t>(indent_), ' ');
-  }
-  std::string out_;
-  std::vector<bool> first_;
-  int indent_;
-  bool after_key_ = false;
-};
-
-}  // namespace
-
 std::string to_json(const audit_evidence& e, int indent) {
-  json_writer w(indent);
-  w.begin_object();
-  w.key("format");
-  w.value(std::string_view("tracemark-audit 1"));
-  w.key("mode");
-  w.value(audit_mode_name(e.mode));
-  w.key("suspect");
-  w.value(std::string_view(e.suspect));
-  w.key("key_fingerprint");
-  w.value(std::string_view(e.key_fingerprint));
-  w.key("scheme");
-  w.begin_object();
-  w.key("name");
-  w.value(scheme_kind_name(e.scheme.kind));
-  w.key("context_width");
-  w.value(static_cast<int64_t>(e.scheme.context_width));
-  w.key("gamma");
-  w.value(e.scheme.gamma);
-  w.key("vocab_size");
-  w.value(static_cast<int64_t>(e.scheme.vocab_size));
-  w.key("account");
-  w.value(std::string_view(e.scheme.account));
-  w.key("description");
-  w.value(std::string_view(scheme_description(e.scheme)));
-  w.end_object();
-  w.key("scored");
-  w.value(e.scored);
-  w.key("green");
-  w.value(e.green);
-  w.key("gamma");
-  w.value(e.gamma);
-  w.key("green_rate");
-  w.value(e.green_rate);
-  w.key("confidence");
-  w.value(e.confidence);
-  w.key("ci_low");
-  w.value(e.ci_low);
-  w.key("ci_high");
-  w.value(e.ci_high);
-  w.key("z");
-  w.value(e.z);
-  w.key("log10_p");
-  w.value(e.log10_p);
-  w.key("p_value");
-  w.value(std::pow(10.0, e.log10_p));
-  w.key("alpha");
-  w.value(e.alpha);
-  w.key("verdict");
-  w.value(std::string_view(e.verdict));
-  w.key("detected");
-  w.value(e.detected);
-  w.key("filters");
-  w.begin_object();
-  w.key("no_context");
-  w.value(e.filters.no_context);
-  w.key("not_first_occurrence");
-  w.value(e.filters.not_first_occurrence);
-  w.key("prompt_context");
-  w.value(e.filters.prompt_context);
-  w.key("not_in_index");
-  w.value(e.filters.not_in_index);
-  w.key("dedup_repeats");
-  w.value(e.filters.dedup_repeats);
-  w.end_object();
-  w.key("index");
-  if (e.index_path.empty()) {
-    w.value_raw("null");
-  } else {
-    w.begin_object();
-    w.key("path");
-    w.value(std::string_view(e.index_path));
-    w.key("contexts");
-    w.value(e.index_contexts);
-    w.end_object();
-  }
-  w.key("usage");
-  w.begin_object();
-  w.key("documents");
-  w.value(e.usage.documents);
-  w.key("tokens");
-  w.value(e.usage.tokens);
-  w.key("positions");
-  w.value(e.usage.positions);
-  w.key("queries");
-  w.value(e.usage.queries);
-  w.key("cache_hits");
-  w.value(e.usage.cache_hits);
-  w.key("retries");
-  w.value(e.usage.retries);
-  w.key("completion_tokens");
-  w.value(e.usage.completion_tokens);
-  w.end_object();
-  w.key("curve");
-  w.begin_array();
-  for (const audit_curve_point& p : e.curve) {
-    w.begin_object();
-    w.key("scored");
-    w.value(p.scored);
-    w.key("green");
-    w.value(p.green);
-    w.key("log10_p");
-    w.value(p.log10_p);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("samples");
-  w.begin_array();
+  // ordered_json keeps the documented field order (docs/AUDIT_DESIGN.md §6).
+  using json = nlohmann::ordered_json;
+  // Non-finite numbers (none are expected) become null, as JSON has no NaN.
+  auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json j;
+  j["format"] = "tracemark-audit 1";
+  j["mode"] = audit_mode_name(e.mode);
+  j["suspect"] = e.suspect;
+  j["key_fingerprint"] = e.key_fingerprint;
+  j["scheme"] = {{"name", scheme_kind_name(e.scheme.kind)},
+                 {"context_width", e.scheme.context_width},
+                 {"gamma", e.scheme.gamma},
+                 {"vocab_size", e.scheme.vocab_size},
+                 {"account", e.scheme.account},
+                 {"description", scheme_description(e.scheme)}};
+  j["scored"] = e.scored;
+  j["green"] = e.green;
+  j["gamma"] = number(e.gamma);
+  j["green_rate"] = number(e.green_rate);
+  j["confidence"] = number(e.confidence);
+  j["ci_low"] = number(e.ci_low);
+  j["ci_high"] = number(e.ci_high);
+  j["z"] = number(e.z);
+  j["log10_p"] = number(e.log10_p);
+  j["p_value"] = number(std::pow(10.0, e.log10_p));
+  j["alpha"] = number(e.alpha);
+  j["verdict"] = e.verdict;
+  j["detected"] = e.detected;
+  j["filters"] = {{"no_context", e.filters.no_context},
+                  {"not_first_occurrence", e.filters.not_first_occurrence},
+                  {"prompt_context", e.filters.prompt_context},
+                  {"not_in_index", e.filters.not_in_index},
+                  {"dedup_repeats", e.filters.dedup_repeats}};
+  j["index"] = e.index_path.empty() ? json(nullptr) : json{{"path", e.index_path}, {"contexts", e.index_contexts}};
+  j["usage"] = {{"documents", e.usage.documents},   {"tokens", e.usage.tokens},
+                {"positions", e.usage.positions},   {"queries", e.usage.queries},
+                {"cache_hits", e.usage.cache_hits}, {"retries", e.usage.retries},
+                {"completion_tokens", e.usage.completion_tokens}};
+  json curve = json::array();
+  for (const audit_curve_point& p : e.curve)
+    curve.push_back({{"scored", p.scored}, {"green", p.green}, {"log10_p", number(p.log10_p)}});
+  j["curve"] = std::move(curve);
+  json samples = json::array();
   for (const audit_sample& s : e.samples) {
-    w.begin_object();
-    w.key("id");
-    w.value(std::string_view(s.id));
-    w.key("n_prompt");
-    w.value(s.n_prompt);
-    w.key("tokens");
-    w.int_array(s.tokens);
-    if (!s.scored_tokens.empty()) {
-      w.key("scored_tokens");
-      w.int_array(s.scored_tokens);
-    }
+    json one = {{"id", s.id}, {"n_prompt", s.n_prompt}, {"tokens", s.tokens}};
+    if (!s.scored_tokens.empty()) one["scored_tokens"] = s.scored_tokens;
     std::string letters;
     letters.reserve(s.marks.size());
     for (audit_mark m : s.marks) letters += audit_mark_letter(m);
-    w.key("marks");
-    w.value(std::string_view(letters));
-    w.end_object();
+    one["marks"] = std::move(letters);
+    samples.push_back(std::move(one));
   }
-  w.end_array();
-  w.end_object();
-  return w.take();
+  j["samples"] = std::move(samples);
+  // Ids and paths are bytes from the caller; replace invalid UTF-8 instead of throwing.
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace tracemark
