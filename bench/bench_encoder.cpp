@@ -35,11 +35,8 @@
 #include <span>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define TRACEMARK_BENCH_X86 1
-#endif
 
+#include "bias_kernels.h"
 #include "scheme_prf.h"
 #include "tracemark/key.h"
 #include "tracemark/scheme.h"
@@ -256,10 +253,12 @@ void BM_baseline_softmax(benchmark::State& state) {
   state.counters["n"] = static_cast<double>(c.size());
 }
 
-// ------------------------------------------------------------------ prototypes (bench only)
-// Replicas of watermarker::bias() for kgw-lefthash (pruning cutoff included), to measure
-// two changes without touching lib/. Each is checked against watermarker::apply on the
-// same step (identical logits and tested count). The step setup (prune margin, context
+// ------------------------------------------------------------------ bias-loop variants
+// watermarker::bias() for kgw-lefthash (pruning cutoff included) with a chosen loop: the
+// scalar replica, a branchless prototype (bench only), and the library's AVX-512 kernel
+// called directly (apply() uses it only from 4096 candidates up: lib/src/bias_kernels.h).
+// Each is checked against watermarker::apply on the same step (identical logits and
+// tested count). The step setup (prune margin, context
 // seed, shared SipHash state) is done per iteration, as in apply().
 enum class bias_variant { branchy, branchless, avx512 };
 
@@ -290,110 +289,11 @@ size_t bias_branchless(const tracemark::detail::siphash_state& st, uint64_t t, f
   return n_tested;
 }
 
-#ifdef TRACEMARK_BENCH_X86
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 false positives inside its own avx512fintrin.h (_mm512_undefined_* in casts).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-__attribute__((target("avx2,avx512f,avx512vl"))) inline void round512(__m512i& v0, __m512i& v1, __m512i& v2,
-                                                                     __m512i& v3) {
-  v0 = _mm512_add_epi64(v0, v1); v1 = _mm512_rol_epi64(v1, 13); v1 = _mm512_xor_si512(v1, v0);
-  v0 = _mm512_rol_epi64(v0, 32);
-  v2 = _mm512_add_epi64(v2, v3); v3 = _mm512_rol_epi64(v3, 16); v3 = _mm512_xor_si512(v3, v2);
-  v0 = _mm512_add_epi64(v0, v3); v3 = _mm512_rol_epi64(v3, 21); v3 = _mm512_xor_si512(v3, v0);
-  v2 = _mm512_add_epi64(v2, v1); v1 = _mm512_rol_epi64(v1, 17); v1 = _mm512_xor_si512(v1, v2);
-  v2 = _mm512_rol_epi64(v2, 32);
-}
-
-// 8 candidates (96 bytes of the 12-byte llama_token_data layout) per step: two loads
-// and a two-source permute pick the ids and the logits, SipHash-2-4 finalisation runs
-// in 8 lanes, and the biased logits go back with masked stores (green candidates only).
-// Maximum logit, 16 candidates (192 bytes) per step.
-__attribute__((target("avx2,avx512f,avx512vl"))) float max_logit_avx512(std::span<const candidate> c) {
-  const __m512i pick_lo = _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0);
-  const __m512i pick_hi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 5, 8, 11, 14);
-  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  size_t i = 0;
-  const size_t n = c.size();
-  for (; i + 16 <= n; i += 16) {
-    const float* base = reinterpret_cast<const float*>(c.data() + i);
-    const __m512 a = _mm512_permutex2var_ps(_mm512_loadu_ps(base), pick_lo, _mm512_loadu_ps(base + 16));
-    const __m512 b = _mm512_permutexvar_ps(pick_hi, _mm512_loadu_ps(base + 32));
-    m = _mm512_max_ps(m, _mm512_mask_blend_ps(0xf800, a, b));
-  }
-  float r = _mm512_reduce_max_ps(m);
-  for (; i < n; ++i) r = c[i].logit > r ? c[i].logit : r;
-  return r;
-}
-
-__attribute__((target("avx2,avx512f,avx512vl"))) size_t bias_avx512(
-    const tracemark::detail::siphash_state& st, uint64_t t, float delta, float cutoff, std::span<candidate> c) {
-  static_assert(sizeof(candidate) == 12);
-  const __m512i s0 = _mm512_set1_epi64(static_cast<long long>(st.v0));
-  const __m512i s1 = _mm512_set1_epi64(static_cast<long long>(st.v1));
-  const __m512i s2 = _mm512_set1_epi64(static_cast<long long>(st.v2));
-  const __m512i s3 = _mm512_set1_epi64(static_cast<long long>(st.v3));
-  const __m512i len = _mm512_set1_epi64(static_cast<long long>(uint64_t{12} << 56));
-  const __m512i ff = _mm512_set1_epi64(0xff);
-  const __m512i tv = _mm512_set1_epi64(static_cast<long long>(t));
-  // Words 0..23 of 8 candidates: id at 3l, logit at 3l+1 (l = 0..7).
-  const __m512i pick_id = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i pick_logit = _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 0, 0, 0, 0, 0, 0, 0, 0);
-  // Back: word j of the first 16 takes lane (j-1)/3; words 16..23 take lanes 5..7.
-  const __m512i put_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0);
-  const __m256i put_hi = _mm256_setr_epi32(5, 0, 0, 6, 0, 0, 7, 0);
-  const __m256 cut = _mm256_set1_ps(cutoff);
-  const __m256 dv = _mm256_set1_ps(delta);
-  size_t n_tested = 0, i = 0;
-  const size_t n = c.size();
-  for (; i + 8 <= n; i += 8) {
-    float* base = reinterpret_cast<float*>(c.data() + i);
-    const __m512i lo = _mm512_loadu_si512(base);
-    const __m512i hi = _mm512_maskz_loadu_epi32(0x00ff, base + 16);
-    const __m256i ids = _mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, pick_id, hi));
-    const __m256 logits = _mm256_castsi256_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, pick_logit, hi)));
-    const __mmask8 tested = _mm256_cmp_ps_mask(logits, cut, _CMP_GE_OQ);
-    n_tested += static_cast<size_t>(__builtin_popcount(tested));
-    const __m512i m = _mm512_or_si512(_mm512_cvtepu32_epi64(ids), len);
-    __m512i v0 = s0, v1 = s1, v2 = s2, v3 = _mm512_xor_si512(s3, m);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    v0 = _mm512_xor_si512(v0, m);
-    v2 = _mm512_xor_si512(v2, ff);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    const __m512i h = _mm512_xor_si512(_mm512_xor_si512(v0, v1), _mm512_xor_si512(v2, v3));
-    const unsigned green = static_cast<unsigned>(_mm512_cmplt_epu64_mask(h, tv) & tested);
-    // New logits (unchanged where not green) blended back into the loaded words and
-    // stored whole: ids and p are rewritten with their own values (masked stores and
-    // a later load of the same cache line are slow on this core).
-    const __m512i biased = _mm512_castsi256_si512(
-        _mm256_castps_si256(_mm256_mask_add_ps(logits, static_cast<__mmask8>(green), logits, dv)));
-    _mm512_storeu_si512(base, _mm512_mask_permutexvar_epi32(lo, 0x2492, put_lo, biased));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(base + 16),
-                        _mm256_mask_permutexvar_epi32(_mm512_castsi512_si256(hi), 0x49, put_hi,
-                                                      _mm512_castsi512_si256(biased)));
-  }
-  return n_tested + bias_branchless(st, t, delta, cutoff, c.subspan(i));
-}
-#endif
-
 void BM_proto_bias(benchmark::State& state, bias_variant variant) {
-#ifdef TRACEMARK_BENCH_X86
-  if (variant == bias_variant::avx512 &&
-      !(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))) {
-    state.SkipWithError("CPU lacks AVX-512F/VL");
+  if (variant == bias_variant::avx512 && !tracemark::detail::avx512_kernels_available()) {
+    state.SkipWithError("no AVX-512F/VL kernels on this CPU or build");
     return;
   }
-#else
-  if (variant == bias_variant::avx512) {
-    state.SkipWithError("x86 only");
-    return;
-  }
-#endif
   const int32_t vocab = static_cast<int32_t>(state.range(0));
   const logits_fixture& f = logits_for(vocab);
   const tracemark::watermarker& wm = watermarker_for(scheme_kind::lefthash, vocab);
@@ -404,10 +304,8 @@ void BM_proto_bias(benchmark::State& state, bias_variant variant) {
   tracemark::sequence_state seq = wm.new_state();
   auto step = [&](std::span<candidate> c) -> size_t {  // apply() with the chosen bias loop
     float max_logit = -std::numeric_limits<float>::infinity();
-#ifdef TRACEMARK_BENCH_X86
-    if (variant == bias_variant::avx512) max_logit = max_logit_avx512(c);
+    if (variant == bias_variant::avx512) max_logit = tracemark::detail::max_logit_avx512(c);
     else
-#endif
       for (const candidate& x : c) max_logit = x.logit > max_logit ? x.logit : max_logit;
     const double margin = tracemark::watermarker::prune_margin(kDelta, c.size());
     const float cutoff = std::nextafter(static_cast<float>(static_cast<double>(max_logit) - margin),
@@ -420,12 +318,7 @@ void BM_proto_bias(benchmark::State& state, bias_variant variant) {
     switch (variant) {
       case bias_variant::branchy: return bias_branchy(st, t, kDelta, cutoff, c);
       case bias_variant::branchless: return bias_branchless(st, t, kDelta, cutoff, c);
-      case bias_variant::avx512:
-#ifdef TRACEMARK_BENCH_X86
-        return bias_avx512(st, t, kDelta, cutoff, c);
-#else
-        return 0;
-#endif
+      case bias_variant::avx512: return tracemark::detail::bias_shared_seed_avx512(st, t, kDelta, cutoff, c);
     }
     return 0;
   };
