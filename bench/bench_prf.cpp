@@ -29,6 +29,7 @@
 
 #include "scheme_prf.h"
 #include "siphash.h"
+#include "siphash_avx512.h"
 #include "tracemark/key.h"
 #include "tracemark/scheme.h"
 
@@ -309,39 +310,14 @@ __attribute__((target("avx2"))) void green_flags_avx2(const tracemark::detail::s
     flags[i] = tracemark::detail::siphash24_finish_token(s, static_cast<uint32_t>(tokens[i])) < threshold;
 }
 
-__attribute__((target("avx512f"))) inline void round512(__m512i& v0, __m512i& v1, __m512i& v2, __m512i& v3) {
-  v0 = _mm512_add_epi64(v0, v1); v1 = _mm512_rol_epi64(v1, 13); v1 = _mm512_xor_si512(v1, v0);
-  v0 = _mm512_rol_epi64(v0, 32);
-  v2 = _mm512_add_epi64(v2, v3); v3 = _mm512_rol_epi64(v3, 16); v3 = _mm512_xor_si512(v3, v2);
-  v0 = _mm512_add_epi64(v0, v3); v3 = _mm512_rol_epi64(v3, 21); v3 = _mm512_xor_si512(v3, v0);
-  v2 = _mm512_add_epi64(v2, v1); v1 = _mm512_rol_epi64(v1, 17); v1 = _mm512_xor_si512(v1, v2);
-  v2 = _mm512_rol_epi64(v2, 32);
-}
-
-__attribute__((target("avx512f"))) void green_flags_avx512(const tracemark::detail::siphash_state& s,
-                                                          const int32_t* tokens, size_t n, uint64_t threshold,
-                                                          uint8_t* flags) {
-  const __m512i s0 = _mm512_set1_epi64(static_cast<long long>(s.v0));
-  const __m512i s1 = _mm512_set1_epi64(static_cast<long long>(s.v1));
-  const __m512i s2 = _mm512_set1_epi64(static_cast<long long>(s.v2));
-  const __m512i s3 = _mm512_set1_epi64(static_cast<long long>(s.v3));
-  const __m512i len = _mm512_set1_epi64(static_cast<long long>(uint64_t{12} << 56));
-  const __m512i ff = _mm512_set1_epi64(0xff);
+TRACEMARK_AVX512 void green_flags_avx512(const tracemark::detail::siphash_state& s, const int32_t* tokens, size_t n,
+                                         uint64_t threshold, uint8_t* flags) {
+  const tracemark::detail::siphash_state8 s8 = tracemark::detail::broadcast(s);
   const __m512i t = _mm512_set1_epi64(static_cast<long long>(threshold));
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m512i m = _mm512_or_si512(
-        _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens + i))), len);
-    __m512i v0 = s0, v1 = s1, v2 = s2, v3 = _mm512_xor_si512(s3, m);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    v0 = _mm512_xor_si512(v0, m);
-    v2 = _mm512_xor_si512(v2, ff);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    round512(v0, v1, v2, v3);
-    const __m512i h = _mm512_xor_si512(_mm512_xor_si512(v0, v1), _mm512_xor_si512(v2, v3));
+    const __m512i h =
+        tracemark::detail::finish_tokens8(s8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens + i)));
     const __mmask8 mask = _mm512_cmplt_epu64_mask(h, t);
     for (unsigned l = 0; l < 8; ++l) flags[i + l] = static_cast<uint8_t>((mask >> l) & 1u);
   }
@@ -379,7 +355,7 @@ void BM_proto_finish_avx2_4lanes(benchmark::State& state) {
 BENCHMARK(BM_proto_finish_avx2_4lanes);
 
 void BM_proto_finish_avx512_8lanes(benchmark::State& state) {
-  run_simd(state, green_flags_avx512, __builtin_cpu_supports("avx512f"));
+  run_simd(state, green_flags_avx512, __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"));
 }
 BENCHMARK(BM_proto_finish_avx512_8lanes);
 

@@ -11,7 +11,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TRACEMARK_HAVE_AVX512_KERNELS 1
-#include <immintrin.h>
+#include "siphash_avx512.h"
 #endif
 
 namespace tracemark::detail {
@@ -35,33 +35,7 @@ size_t bias_shared_seed_scalar(const siphash_state& after_seed, uint64_t thresho
 
 #ifdef TRACEMARK_HAVE_AVX512_KERNELS
 
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 false positives inside its own avx512fintrin.h (_mm512_undefined_* in casts).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#define TRACEMARK_AVX512 __attribute__((target("avx2,avx512f,avx512vl")))
-
 namespace {
-
-// One SipHash round (siphash.h) in 8 lanes.
-TRACEMARK_AVX512 inline void sip_round(__m512i& v0, __m512i& v1, __m512i& v2, __m512i& v3) {
-  v0 = _mm512_add_epi64(v0, v1);
-  v1 = _mm512_rol_epi64(v1, 13);
-  v1 = _mm512_xor_si512(v1, v0);
-  v0 = _mm512_rol_epi64(v0, 32);
-  v2 = _mm512_add_epi64(v2, v3);
-  v3 = _mm512_rol_epi64(v3, 16);
-  v3 = _mm512_xor_si512(v3, v2);
-  v0 = _mm512_add_epi64(v0, v3);
-  v3 = _mm512_rol_epi64(v3, 21);
-  v3 = _mm512_xor_si512(v3, v0);
-  v2 = _mm512_add_epi64(v2, v1);
-  v1 = _mm512_rol_epi64(v1, 17);
-  v1 = _mm512_xor_si512(v1, v2);
-  v2 = _mm512_rol_epi64(v2, 32);
-}
 
 // TRACEMARK_DISABLE_AVX512=1 forces the scalar code (for A/B measurements and debugging).
 bool detect_avx512() noexcept {
@@ -105,12 +79,7 @@ TRACEMARK_AVX512 float max_logit_avx512(std::span<const candidate> c) noexcept {
 TRACEMARK_AVX512 size_t bias_shared_seed_avx512(const siphash_state& after_seed, uint64_t threshold, float delta,
                                                 float cutoff, std::span<candidate> c) noexcept {
   static_assert(sizeof(candidate) == 12 && offsetof(candidate, id) == 0 && offsetof(candidate, logit) == 4);
-  const __m512i s0 = _mm512_set1_epi64(static_cast<long long>(after_seed.v0));
-  const __m512i s1 = _mm512_set1_epi64(static_cast<long long>(after_seed.v1));
-  const __m512i s2 = _mm512_set1_epi64(static_cast<long long>(after_seed.v2));
-  const __m512i s3 = _mm512_set1_epi64(static_cast<long long>(after_seed.v3));
-  const __m512i length_byte = _mm512_set1_epi64(static_cast<long long>(uint64_t{12} << 56));
-  const __m512i ff = _mm512_set1_epi64(0xff);
+  const siphash_state8 state = broadcast(after_seed);
   const __m512i green_below = _mm512_set1_epi64(static_cast<long long>(threshold));
   const __m512i pick_id = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m512i pick_logit = _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -129,17 +98,7 @@ TRACEMARK_AVX512 size_t bias_shared_seed_avx512(const siphash_state& after_seed,
     const __m256 logits = _mm256_castsi256_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi32(lo, pick_logit, hi)));
     const __mmask8 tested = _mm256_cmp_ps_mask(logits, cut, _CMP_GE_OQ);  // false for NaN
     n_tested += static_cast<size_t>(__builtin_popcount(tested));
-    const __m512i m = _mm512_or_si512(_mm512_cvtepu32_epi64(ids), length_byte);
-    __m512i v0 = s0, v1 = s1, v2 = s2, v3 = _mm512_xor_si512(s3, m);
-    sip_round(v0, v1, v2, v3);
-    sip_round(v0, v1, v2, v3);
-    v0 = _mm512_xor_si512(v0, m);
-    v2 = _mm512_xor_si512(v2, ff);
-    sip_round(v0, v1, v2, v3);
-    sip_round(v0, v1, v2, v3);
-    sip_round(v0, v1, v2, v3);
-    sip_round(v0, v1, v2, v3);
-    const __m512i h = _mm512_xor_si512(_mm512_xor_si512(v0, v1), _mm512_xor_si512(v2, v3));
+    const __m512i h = finish_tokens8(state, ids);
     const auto green = static_cast<__mmask8>(_mm512_cmplt_epu64_mask(h, green_below) & tested);
     const __m512i biased =
         _mm512_castsi256_si512(_mm256_castps_si256(_mm256_mask_add_ps(logits, green, logits, dv)));
