@@ -31,7 +31,8 @@ std::vector<candidate> random_candidates(std::mt19937_64& rng, size_t n, bool sp
 }
 
 bool same_bytes(const std::vector<candidate>& a, const std::vector<candidate>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(candidate)) == 0;
+  if (a.size() != b.size()) return false;
+  return a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(candidate)) == 0;  // no memcmp(nullptr)
 }
 
 }  // namespace
