@@ -4,6 +4,7 @@
 // each lane absorbs the 12-byte message's last word (id | 12 << 56), then 2 + 4 rounds.
 #include "bias_kernels.h"
 
+#include <bit>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -22,13 +23,20 @@ float max_logit_scalar(std::span<const candidate> c) noexcept {
   return m;
 }
 
+// Branch-free: whether a candidate is green is a coin flip (gamma) that a branch would
+// mispredict a quarter of the time or more; the select below keeps the bits of a
+// non-green logit exactly (also -0.0f and NaN), as the vector kernel does.
 size_t bias_shared_seed_scalar(const siphash_state& after_seed, uint64_t threshold, float delta, float cutoff,
                                std::span<candidate> c) noexcept {
   size_t n_tested = 0;
   for (candidate& x : c) {
-    if (!(x.logit >= cutoff)) continue;
-    ++n_tested;
-    if (siphash24_finish_token(after_seed, static_cast<uint32_t>(x.id)) < threshold) x.logit += delta;
+    const bool tested = x.logit >= cutoff;  // false for NaN
+    n_tested += tested;
+    const bool green = siphash24_finish_token(after_seed, static_cast<uint32_t>(x.id)) < threshold;
+    const uint32_t keep = std::bit_cast<uint32_t>(x.logit);
+    const uint32_t biased = std::bit_cast<uint32_t>(x.logit + delta);
+    const uint32_t select = 0u - static_cast<uint32_t>(tested && green);
+    x.logit = std::bit_cast<float>((biased & select) | (keep & ~select));
   }
   return n_tested;
 }

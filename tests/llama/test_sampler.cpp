@@ -162,6 +162,25 @@ TEST_CASE("generation is deterministic per seed, and the watermark changes the t
   CHECK(a.prompt_tokens.front() == tiny_engine().tokenizer().bos());
 }
 
+TEST_CASE("every flash-attention mode generates marked text that is detected") {
+  const watermarker wm(testing_util::key_from_seed(9), tiny_config(2), 3.0f);
+  const detector det(wm.get_scheme());
+  generation_params gp;
+  gp.max_tokens = 200;
+  gp.stop_at_bos = false;
+  gp.seed = 5;
+  for (flash_attention fa : {flash_attention::automatic, flash_attention::on, flash_attention::off}) {
+    CAPTURE(static_cast<int>(fa));
+    llama_session session(tiny_engine(), 512, 1, fa);
+    const auto r = session.generate("Once upon a time", gp, &wm);
+    REQUIRE(r.tokens.size() == 200);
+    std::vector<int32_t> all = r.prompt_tokens;
+    all.insert(all.end(), r.tokens.begin(), r.tokens.end());
+    CHECK(det.score(all, static_cast<int64_t>(r.prompt_tokens.size())).log10_p < -6);
+    CHECK(session.generate("Once upon a time", gp, &wm).tokens == r.tokens);  // deterministic per mode
+  }
+}
+
 TEST_CASE("an account's sub-key does not detect another account's text") {
   llama_session session(tiny_engine(), 512, 1);
   scheme_config alice = tiny_config(2), bob = tiny_config(2);

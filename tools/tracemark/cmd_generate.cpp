@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cli.h"
+#include "flash_attention_option.h"
 #include "scheme_options.h"
 #include "tracemark/error.h"
 #include "tracemark/key.h"
@@ -30,6 +31,7 @@ struct generate_flags {
   generation_params gen;
   int32_t n_ctx = 2048;
   int32_t threads = 1;
+  std::string flash_attn = "auto";
   std::string output = "-";
 };
 
@@ -100,7 +102,7 @@ int run_generate(const generate_flags& f) {
       throw usage_error(e.what());
     }
   }
-  llama_session session(*engine, f.n_ctx, f.threads);
+  llama_session session(*engine, f.n_ctx, f.threads, flash_attention_from(f.flash_attn));
 
   std::ofstream file;
   if (f.output != "-") {
@@ -171,6 +173,7 @@ command add_generate_command(CLI::App& parent) {
   app->add_option("--ctx", f->n_ctx, "Context length in tokens (prompt + completion)")->capture_default_str();
   app->add_option("--threads", f->threads, "CPU threads for llama.cpp (1 is best for tiny models)")
       ->capture_default_str();
+  add_flash_attention_option(*app, f->flash_attn);
   app->add_option("--output,-o", f->output, "Output file ('-' = standard output)")->capture_default_str();
   app->footer(std::string(generate_footer) + exit_codes_help);
   return command{app, [f] { return run_generate(*f); }};

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "flash_attention_option.h"
 #include "scheme_options.h"
 #include "server_config.h"
 #include "server_openai.h"
@@ -53,6 +54,7 @@ struct serve_flags {
   int32_t queue = 16;
   double queue_timeout = 30.0;
   int32_t n_ctx = 0;
+  std::string flash_attn = "auto";
   int64_t max_body = int64_t{1} << 20;
   int32_t http_threads = 0;
 };
@@ -129,7 +131,8 @@ class server {
         if (cfg_.watermark) k.mark = std::make_unique<watermarker>(*master_, cfg_.scheme_for(a, vocab_), cfg_.delta);
       }
     }
-    pool_ = std::make_unique<session_pool>(engine_, f.workers, f.queue, n_ctx_);
+    pool_ = std::make_unique<session_pool>(engine_, f.workers, f.queue, n_ctx_,
+                                           flash_attention_from(f.flash_attn));
   }
 
   int run();
@@ -766,6 +769,7 @@ command add_serve_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--ctx", f->n_ctx, "Context length per worker (prompt + completion); 0: the model's, at most 4096")
       ->capture_default_str();
+  add_flash_attention_option(*app, f->flash_attn);
   app->add_option("--max-body", f->max_body, "Largest request body in bytes; larger get 413")->capture_default_str();
   app->add_option("--http-threads", f->http_threads, "HTTP connection threads; 0: max(8, workers + queue + 4)")
       ->capture_default_str();

@@ -4,10 +4,11 @@
 
 namespace tracemark::cli {
 
-session_pool::session_pool(const llama_engine& engine, int32_t workers, int32_t queue, int32_t n_ctx)
+session_pool::session_pool(const llama_engine& engine, int32_t workers, int32_t queue, int32_t n_ctx,
+                           flash_attention fa)
     : queue_limit_(queue) {
   for (int32_t i = 0; i < workers; ++i) {
-    sessions_.push_back(std::make_unique<llama_session>(engine, n_ctx, /*n_threads=*/1));
+    sessions_.push_back(std::make_unique<llama_session>(engine, n_ctx, /*n_threads=*/1, fa));
     free_.push_back(sessions_.back().get());
   }
 }

@@ -16,7 +16,7 @@ namespace tracemark::cli {
 class session_pool {
  public:
   // `queue`: how many requests may wait for a session (0: none wait).
-  session_pool(const llama_engine& engine, int32_t workers, int32_t queue, int32_t n_ctx);
+  session_pool(const llama_engine& engine, int32_t workers, int32_t queue, int32_t n_ctx, flash_attention fa);
   session_pool(const session_pool&) = delete;
   session_pool& operator=(const session_pool&) = delete;
 

@@ -78,7 +78,7 @@ llama_engine::~llama_engine() = default;
 
 int32_t llama_engine::n_ctx_train() const { return llama_model_n_ctx_train(model_->model.get()); }
 
-llama_session::llama_session(const llama_engine& engine, int32_t n_ctx, int32_t n_threads)
+llama_session::llama_session(const llama_engine& engine, int32_t n_ctx, int32_t n_threads, flash_attention fa)
     : engine_(engine), ctx_(std::make_unique<context_holder>()), n_ctx_(n_ctx) {
   if (n_ctx < 8) throw error(errc::invalid_argument, "context length must be at least 8 tokens");
   if (n_threads < 1) throw error(errc::invalid_argument, "n_threads must be at least 1");
@@ -90,6 +90,9 @@ llama_session::llama_session(const llama_engine& engine, int32_t n_ctx, int32_t 
   cp.n_threads = n_threads;
   cp.n_threads_batch = n_threads;
   cp.no_perf = true;
+  cp.flash_attn_type = fa == flash_attention::on    ? LLAMA_FLASH_ATTN_TYPE_ENABLED
+                       : fa == flash_attention::off ? LLAMA_FLASH_ATTN_TYPE_DISABLED
+                                                    : LLAMA_FLASH_ATTN_TYPE_AUTO;
   llama_support::capture_errors errors;
   ctx_->ctx.reset(llama_init_from_model(engine.model_->model.get(), cp));
   if (!ctx_->ctx) {
