@@ -70,3 +70,23 @@ TEST_CASE("large n (10^8) stays accurate near the mean and in the tail") {
   const int64_t k = m / 4 + static_cast<int64_t>(40 * std::sqrt(m * 0.25 * 0.75));
   CHECK(binomial_log_sf(k, m, 0.25) == doctest::Approx(reference::log_tail(k, m, 0.25)).epsilon(1e-9));
 }
+
+TEST_CASE("short-sequence summation (n <= 4096) agrees with the reference for every k and extreme p") {
+  int n_checked = 0;
+  for (int64_t n : {1, 2, 3, 7, 16, 50, 63, 300, 4095, 4096}) {
+    for (double p : {1e-9, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0 - 1e-9}) {
+      const int64_t step = n > 300 ? 37 : 1;
+      for (int64_t k = 1; k <= n; k += step) {
+        CAPTURE(n);
+        CAPTURE(p);
+        CAPTURE(k);
+        REQUIRE(binomial_log_sf(k, n, p) == doctest::Approx(reference::log_tail(k, n, p)).epsilon(1e-9).scale(1e-3));
+        ++n_checked;
+      }
+      CHECK(binomial_log_sf(n, n, p) == doctest::Approx(static_cast<double>(n) * std::log(p)).epsilon(1e-12));
+    }
+  }
+  // The switch to Boost above 4096 is continuous.
+  CHECK(binomial_log_sf(1100, 4096, 0.25) == doctest::Approx(binomial_log_sf(1100, 4097, 0.25)).epsilon(0.01));
+  CHECK(n_checked > 4000);
+}
