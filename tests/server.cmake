@@ -14,6 +14,7 @@ if(TARGET tracemark_cli AND TRACEMARK_WITH_LLAMA)
   target_compile_definitions(test_server PRIVATE
     TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>"
     TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  target_include_directories(test_server PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   add_dependencies(test_server tracemark_cli)
   tracemark_harden(test_server)
   add_test(NAME test_server COMMAND test_server)

@@ -8,8 +8,26 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace testing_util {
+
+inline std::string to_hex(const unsigned char* bytes, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (size_t i = 0; i < n; ++i) {
+    hex += digits[bytes[i] >> 4];
+    hex += digits[bytes[i] & 15];
+  }
+  return hex;
+}
+
+inline std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  REQUIRE(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
+  return to_hex(md, len);
+}
 
 inline std::string sha256_hex_of_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -25,13 +43,7 @@ inline std::string sha256_hex_of_file(const std::filesystem::path& path) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md, &len);
   EVP_MD_CTX_free(ctx);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += digits[md[i] >> 4];
-    hex += digits[md[i] & 15];
-  }
-  return hex;
+  return to_hex(md, len);
 }
 
 // Path of `relative` under the shared directory (e.g. "models/stories260K.gguf"), after

@@ -12,10 +12,7 @@
 // The marked student must be detected (p < 1e-6), the control must not (p > 1e-3). The
 // HTTP audit must resume from its cache: a second run sends zero requests.
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <httplib.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,13 +27,12 @@
 #include <thread>
 #include <unordered_map>
 
+#include "process_helpers.h"
 #include "shared_files.h"
 #include "test_helpers.h"
 #include "tracemark/audit.h"
 #include "tracemark/llama/engine.h"
 #include "tracemark/watermarker.h"
-
-extern char** environ;
 
 using namespace tracemark;
 using json = nlohmann::json;
@@ -239,57 +235,12 @@ audit_evidence reading(const ngram_student& student, const scheme& s, const std:
 
 // ------------------------------------------------------------------ running the CLI
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tracemark_audit_XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_file(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-struct run_result {
-  int exit_code = -1;
-  std::string out, err;
-};
+using testing_util::read_file;
+using testing_util::run_result;
+using testing_util::temp_dir;
 
 run_result run_cli(const temp_dir& dir, const std::vector<std::string>& args) {
-  static int counter = 0;
-  const std::string out_path = dir.file("stdout." + std::to_string(counter));
-  const std::string err_path = dir.file("stderr." + std::to_string(counter));
-  ++counter;
-  std::vector<std::string> argv_s{TRACEMARK_CLI_PATH};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, TRACEMARK_CLI_PATH, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  run_result r;
-  REQUIRE_MESSAGE(WIFEXITED(status), "the CLI did not exit normally (crashed?)");
-  r.exit_code = WEXITSTATUS(status);
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  return r;
+  return testing_util::run_program(TRACEMARK_CLI_PATH, dir, args);
 }
 
 void write_generation_log(const std::string& path, const std::vector<document>& docs, const key& k) {

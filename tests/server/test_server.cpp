@@ -41,6 +41,8 @@
 #include <thread>
 #include <vector>
 
+#include "process_helpers.h"
+#include "shared_files.h"
 #include "tracemark/binomial.h"
 #include "tracemark/key.h"
 
@@ -61,12 +63,10 @@ const char* const story = "Once upon a time";
 
 // --- files ----------------------------------------------------------------------------------
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing_util::read_file;
+using testing_util::run_result;
+using testing_util::sha256_hex;
+using testing_util::temp_dir;
 
 void write_private(const std::string& path, const std::string& text, mode_t mode = 0600) {
   {
@@ -77,54 +77,11 @@ void write_private(const std::string& path, const std::string& text, mode_t mode
   REQUIRE(::chmod(path.c_str(), mode) == 0);
 }
 
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  REQUIRE(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += digits[md[i] >> 4];
-    hex += digits[md[i] & 15];
-  }
-  return hex;
-}
-
 // The shared model, after checking it against SHA256SUMS. Missing or different: FAIL.
 const std::string& model_path() {
-  static const std::string path = [] {
-    const fs::path p = fs::path(TRACEMARK_SHARED_DIR) / "models" / "stories260K.gguf";
-    const fs::path sums = p.parent_path() / "SHA256SUMS";
-    REQUIRE_MESSAGE(fs::exists(p), "missing " << p << ": the server tests need the shared model");
-    std::string expected;
-    std::istringstream in(read_file(sums.string()));
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream f(line);
-      std::string digest, name;
-      f >> digest >> name;
-      if (!name.empty() && name[0] == '*') name.erase(0, 1);
-      if (name == p.filename().string()) expected = digest;
-    }
-    REQUIRE_MESSAGE(!expected.empty(), p.filename() << " is not listed in " << sums);
-    REQUIRE_MESSAGE(sha256_hex(read_file(p.string())) == expected, "checksum mismatch for " << p);
-    return p.string();
-  }();
+  static const std::string path = testing_util::verified_shared_file("models/stories260K.gguf").string();
   return path;
 }
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string templ = (fs::temp_directory_path() / "tracemark-server-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // A fixed master key (deterministic tests); its secret must never show up in any output.
 tracemark::key::secret_bytes test_secret() {
@@ -169,37 +126,11 @@ std::string write_config(const temp_dir& dir, bool watermark, const std::string&
 
 // --- processes --------------------------------------------------------------------------------
 
-struct run_result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
 // Runs the CLI to completion, capturing its output.
 run_result run_cli(const temp_dir& dir, const std::vector<std::string>& args) {
-  static int counter = 0;
-  const std::string out_path = dir.file("cli-out." + std::to_string(counter));
-  const std::string err_path = dir.file("cli-err." + std::to_string(counter++));
-  std::vector<std::string> argv_s{cli_path};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, cli_path.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE_MESSAGE(WIFEXITED(status), "the CLI did not exit normally");
-  return {WEXITSTATUS(status), read_file(out_path), read_file(err_path)};
+  return testing_util::run_program(cli_path, dir, args);
 }
 
-// `tracemark serve` running in the background; killed (SIGKILL) if the test did not stop it.
 class server_process {
  public:
   server_process(const temp_dir& dir, const std::string& config, std::vector<std::string> extra = {}) {

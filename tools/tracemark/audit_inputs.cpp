@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli.h"
 #include "tracemark/error.h"
 #include "tracemark/llama/tokenizer.h"
 
@@ -138,6 +139,21 @@ std::vector<std::string> read_prompts(const std::string& path) {
   if (in.bad()) throw audit_input_error(true, "reading " + path + " failed");
   if (prompts.empty()) throw audit_input_error(false, "the prompts file " + path + " holds no prompt");
   return prompts;
+}
+
+provider_vocabulary load_provider_vocabulary(const std::string& vocab_path, const scheme_options& flags) {
+  provider_vocabulary out;
+  if (!vocab_path.empty()) out.tokenizer = std::make_unique<llama_tokenizer>(vocab_path);
+  if (flags.vocab_size) {
+    out.config = flags.to_config();
+    if (out.tokenizer && out.tokenizer->n_vocab() != out.config.vocab_size)
+      throw usage_error("--vocab-size " + std::to_string(out.config.vocab_size) + " differs from the " +
+                        std::to_string(out.tokenizer->n_vocab()) + " tokens of " + vocab_path);
+  } else {
+    if (!out.tokenizer) throw usage_error("give --vocab GGUF (the provider's tokenizer) or --vocab-size V");
+    out.config = flags.to_config(out.tokenizer->n_vocab());
+  }
+  return out;
 }
 
 }  // namespace tracemark::cli

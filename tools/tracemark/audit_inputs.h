@@ -6,11 +6,12 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <memory>
 #include <vector>
 
-namespace tracemark {
-class llama_tokenizer;
-}
+#include "scheme_options.h"
+#include "tracemark/llama/tokenizer.h"
+#include "tracemark/scheme.h"
 
 namespace tracemark::cli {
 
@@ -49,6 +50,16 @@ struct read_stats {
 // Token ids must lie in [0, vocab_size). `vocab` may be null when every record has tokens.
 std::vector<audit_document> read_documents(const std::string& path, const llama_tokenizer* vocab,
                                            int32_t vocab_size, read_stats& stats);
+
+// The provider's tokenizer (when `vocab_path` is not empty) and the scheme configuration
+// of the scheme flags: --vocab-size must agree with the tokenizer, and one of the two is
+// needed. Throws usage_error (flags) or tracemark::error (the tokenizer could not be loaded;
+// errc::io when unreadable).
+struct provider_vocabulary {
+  std::unique_ptr<llama_tokenizer> tokenizer;  // null without vocab_path
+  scheme_config config;
+};
+provider_vocabulary load_provider_vocabulary(const std::string& vocab_path, const scheme_options& flags);
 
 // Tokenizes prompt + text as above (used for --suspect-url completions).
 audit_document tokenize_document(const llama_tokenizer& vocab, std::string_view prompt, std::string_view text,

@@ -195,26 +195,15 @@ int run_audit(const audit_flags& f) {
 
   // The provider's tokenizer: --vocab, or in reading mode the suspect itself (which must
   // share the provider's vocabulary for its predictions to mean anything).
-  std::unique_ptr<llama_tokenizer> vocab;
-  const std::string vocab_path = !f.vocab_path.empty() ? f.vocab_path : f.suspect_model;
-  if (!vocab_path.empty()) {
-    try {
-      vocab = std::make_unique<llama_tokenizer>(vocab_path);
-    } catch (const tracemark::error& e) {
-      print_error("audit", e.what());
-      return e.code() == errc::io ? exit_io : exit_usage;
-    }
+  provider_vocabulary pv;
+  try {
+    pv = load_provider_vocabulary(!f.vocab_path.empty() ? f.vocab_path : f.suspect_model, f.scheme);
+  } catch (const tracemark::error& e) {
+    print_error("audit", e.what());
+    return e.code() == errc::io ? exit_io : exit_usage;
   }
-  scheme_config config;
-  if (f.scheme.vocab_size) {
-    config = f.scheme.to_config();
-    if (vocab && vocab->n_vocab() != config.vocab_size)
-      throw usage_error("--vocab-size " + std::to_string(config.vocab_size) + " differs from the " +
-                        std::to_string(vocab->n_vocab()) + " tokens of " + vocab_path);
-  } else {
-    if (!vocab) throw usage_error("give --vocab GGUF (the provider's tokenizer) or --vocab-size V");
-    config = f.scheme.to_config(vocab->n_vocab());
-  }
+  const std::unique_ptr<llama_tokenizer>& vocab = pv.tokenizer;
+  const scheme_config& config = pv.config;
   std::optional<scheme> sch;
   try {
     sch.emplace(*master, config);

@@ -42,25 +42,15 @@ const char* const index_footer =
 int run_index(const index_flags& f) {
   const std::optional<key> master = load_key_or_report(f.key_path, "index");
   if (!master) return exit_key;
-  std::unique_ptr<llama_tokenizer> vocab;
-  if (!f.vocab_path.empty()) {
-    try {
-      vocab = std::make_unique<llama_tokenizer>(f.vocab_path);
-    } catch (const tracemark::error& e) {
-      print_error("index", e.what());
-      return e.code() == errc::io ? exit_io : exit_usage;
-    }
+  provider_vocabulary pv;
+  try {
+    pv = load_provider_vocabulary(f.vocab_path, f.scheme);
+  } catch (const tracemark::error& e) {
+    print_error("index", e.what());
+    return e.code() == errc::io ? exit_io : exit_usage;
   }
-  scheme_config config;
-  if (f.scheme.vocab_size) {
-    config = f.scheme.to_config();
-    if (vocab && vocab->n_vocab() != config.vocab_size)
-      throw usage_error("--vocab-size " + std::to_string(config.vocab_size) + " differs from the " +
-                        std::to_string(vocab->n_vocab()) + " tokens of " + f.vocab_path);
-  } else {
-    if (!vocab) throw usage_error("give --vocab GGUF (the provider's tokenizer) or --vocab-size V");
-    config = f.scheme.to_config(vocab->n_vocab());
-  }
+  const std::unique_ptr<llama_tokenizer>& vocab = pv.tokenizer;
+  const scheme_config& config = pv.config;
   std::optional<scheme> sch;
   try {
     sch.emplace(*master, config);
