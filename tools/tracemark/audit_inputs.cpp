@@ -141,8 +141,8 @@ std::vector<std::string> read_prompts(const std::string& path) {
   return prompts;
 }
 
-provider_vocabulary load_provider_vocabulary(const std::string& vocab_path, const scheme_options& flags) {
-  provider_vocabulary out;
+provider_scheme load_provider_scheme(const key& master, const std::string& vocab_path, const scheme_options& flags) {
+  provider_scheme out;
   if (!vocab_path.empty()) out.tokenizer = std::make_unique<llama_tokenizer>(vocab_path);
   if (flags.vocab_size) {
     out.config = flags.to_config();
@@ -152,6 +152,11 @@ provider_vocabulary load_provider_vocabulary(const std::string& vocab_path, cons
   } else {
     if (!out.tokenizer) throw usage_error("give --vocab GGUF (the provider's tokenizer) or --vocab-size V");
     out.config = flags.to_config(out.tokenizer->n_vocab());
+  }
+  try {
+    out.scheme.emplace(master, out.config);
+  } catch (const tracemark::error& e) {
+    throw usage_error(e.what());
   }
   return out;
 }

@@ -7,10 +7,12 @@
 #include <string>
 #include <string_view>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "scheme_options.h"
 #include "tracemark/llama/tokenizer.h"
+#include "tracemark/key.h"
 #include "tracemark/scheme.h"
 
 namespace tracemark::cli {
@@ -51,15 +53,16 @@ struct read_stats {
 std::vector<audit_document> read_documents(const std::string& path, const llama_tokenizer* vocab,
                                            int32_t vocab_size, read_stats& stats);
 
-// The provider's tokenizer (when `vocab_path` is not empty) and the scheme configuration
-// of the scheme flags: --vocab-size must agree with the tokenizer, and one of the two is
+// The provider's tokenizer (when `vocab_path` is not empty) and the scheme of the scheme
+// flags under `master`: --vocab-size must agree with the tokenizer, and one of the two is
 // needed. Throws usage_error (flags) or tracemark::error (the tokenizer could not be loaded;
 // errc::io when unreadable).
-struct provider_vocabulary {
+struct provider_scheme {
   std::unique_ptr<llama_tokenizer> tokenizer;  // null without vocab_path
   scheme_config config;
+  std::optional<tracemark::scheme> scheme;     // always set on return
 };
-provider_vocabulary load_provider_vocabulary(const std::string& vocab_path, const scheme_options& flags);
+provider_scheme load_provider_scheme(const key& master, const std::string& vocab_path, const scheme_options& flags);
 
 // Tokenizes prompt + text as above (used for --suspect-url completions).
 audit_document tokenize_document(const llama_tokenizer& vocab, std::string_view prompt, std::string_view text,

@@ -195,21 +195,16 @@ int run_audit(const audit_flags& f) {
 
   // The provider's tokenizer: --vocab, or in reading mode the suspect itself (which must
   // share the provider's vocabulary for its predictions to mean anything).
-  provider_vocabulary pv;
+  provider_scheme ps;
   try {
-    pv = load_provider_vocabulary(!f.vocab_path.empty() ? f.vocab_path : f.suspect_model, f.scheme);
+    ps = load_provider_scheme(*master, !f.vocab_path.empty() ? f.vocab_path : f.suspect_model, f.scheme);
   } catch (const tracemark::error& e) {
     print_error("audit", e.what());
     return e.code() == errc::io ? exit_io : exit_usage;
   }
-  const std::unique_ptr<llama_tokenizer>& vocab = pv.tokenizer;
-  const scheme_config& config = pv.config;
-  std::optional<scheme> sch;
-  try {
-    sch.emplace(*master, config);
-  } catch (const tracemark::error& e) {
-    throw usage_error(e.what());
-  }
+  const std::unique_ptr<llama_tokenizer>& vocab = ps.tokenizer;
+  const scheme_config& config = ps.config;
+  const std::optional<scheme>& sch = ps.scheme;
 
   std::optional<context_index> index;
   if (!f.index_path.empty()) {

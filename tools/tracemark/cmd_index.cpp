@@ -42,21 +42,16 @@ const char* const index_footer =
 int run_index(const index_flags& f) {
   const std::optional<key> master = load_key_or_report(f.key_path, "index");
   if (!master) return exit_key;
-  provider_vocabulary pv;
+  provider_scheme ps;
   try {
-    pv = load_provider_vocabulary(f.vocab_path, f.scheme);
+    ps = load_provider_scheme(*master, f.vocab_path, f.scheme);
   } catch (const tracemark::error& e) {
     print_error("index", e.what());
     return e.code() == errc::io ? exit_io : exit_usage;
   }
-  const std::unique_ptr<llama_tokenizer>& vocab = pv.tokenizer;
-  const scheme_config& config = pv.config;
-  std::optional<scheme> sch;
-  try {
-    sch.emplace(*master, config);
-  } catch (const tracemark::error& e) {
-    throw usage_error(e.what());
-  }
+  const std::unique_ptr<llama_tokenizer>& vocab = ps.tokenizer;
+  const scheme_config& config = ps.config;
+  const std::optional<scheme>& sch = ps.scheme;
 
   context_index index(*master, *sch);
   int64_t used = 0, unmarked = 0, other_key = 0, errors = 0, tokens = 0;
