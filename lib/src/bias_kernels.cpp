@@ -17,6 +17,16 @@
 
 namespace tracemark::detail {
 
+namespace {
+// Adds delta to x's logit when `bias` is set, keeping every bit of it otherwise.
+inline void add_if(candidate& x, bool bias, float delta) noexcept {
+  const uint32_t keep = std::bit_cast<uint32_t>(x.logit);
+  const uint32_t biased = std::bit_cast<uint32_t>(x.logit + delta);
+  const uint32_t select = 0u - static_cast<uint32_t>(bias);
+  x.logit = std::bit_cast<float>((biased & select) | (keep & ~select));
+}
+}  // namespace
+
 float max_logit_scalar(std::span<const candidate> c) noexcept {
   float m = -std::numeric_limits<float>::infinity();
   for (const candidate& x : c) m = x.logit > m ? x.logit : m;
@@ -33,11 +43,51 @@ size_t bias_shared_seed_scalar(const siphash_state& after_seed, uint64_t thresho
     const bool tested = x.logit >= cutoff;  // false for NaN
     n_tested += tested;
     const bool green = siphash24_finish_token(after_seed, static_cast<uint32_t>(x.id)) < threshold;
-    const uint32_t keep = std::bit_cast<uint32_t>(x.logit);
-    const uint32_t biased = std::bit_cast<uint32_t>(x.logit + delta);
-    const uint32_t select = 0u - static_cast<uint32_t>(tested && green);
-    x.logit = std::bit_cast<float>((biased & select) | (keep & ~select));
+    add_if(x, tested && green, delta);
   }
+  return n_tested;
+}
+
+size_t bias_from_bitmap(const siphash_state& after_seed, uint64_t threshold, float delta, float cutoff,
+                        std::span<candidate> c, const uint64_t* green, int32_t vocab) noexcept {
+  size_t n_tested = 0;
+  for (candidate& x : c) {
+    const bool tested = x.logit >= cutoff;
+    n_tested += tested;
+    const auto id = static_cast<uint32_t>(x.id);
+    const bool is_green = id < static_cast<uint32_t>(vocab)
+                              ? (green[id >> 6] >> (id & 63)) & 1
+                              : siphash24_finish_token(after_seed, id) < threshold;
+    add_if(x, tested && is_green, delta);
+  }
+  return n_tested;
+}
+
+size_t bias_shared_seed_recording(const siphash_state& after_seed, uint64_t threshold, float delta, float cutoff,
+                                  std::span<candidate> c, uint64_t* green_out, int32_t vocab, bool& complete) noexcept {
+  size_t n_tested = 0;
+  bool ids_ok = c.size() == static_cast<size_t>(vocab);
+  uint64_t seen[bitmap_max_words] = {};
+  for (candidate& x : c) {
+    const bool tested = x.logit >= cutoff;
+    n_tested += tested;
+    const auto id = static_cast<uint32_t>(x.id);
+    const bool is_green = siphash24_finish_token(after_seed, id) < threshold;
+    if (id < static_cast<uint32_t>(vocab)) {
+      green_out[id >> 6] |= static_cast<uint64_t>(is_green) << (id & 63);
+      seen[id >> 6] |= uint64_t{1} << (id & 63);
+    } else {
+      ids_ok = false;
+    }
+    add_if(x, tested && is_green, delta);
+  }
+  // n = vocab candidates, all in range, and every id seen: each id exactly once.
+  if (ids_ok) {
+    size_t n_seen = 0;
+    for (size_t w = 0; w < (static_cast<size_t>(vocab) + 63) / 64; ++w) n_seen += static_cast<size_t>(std::popcount(seen[w]));
+    ids_ok = n_seen == static_cast<size_t>(vocab);
+  }
+  complete = ids_ok;
   return n_tested;
 }
 

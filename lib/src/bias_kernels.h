@@ -37,6 +37,20 @@ size_t bias_shared_seed_avx512(const siphash_state& after_seed, uint64_t thresho
                                std::span<candidate> c) noexcept;
 
 inline constexpr size_t vector_min_candidates = 4096;
+// Green-list bitmaps (green_cache.h) exist for vocabularies below vector_min_candidates.
+inline constexpr int32_t bitmap_max_vocab = static_cast<int32_t>(vector_min_candidates) - 1;
+inline constexpr size_t bitmap_max_words = (static_cast<size_t>(bitmap_max_vocab) + 63) / 64;
+
+// With a cached green list (green_cache.h): the same result as bias_shared_seed_scalar,
+// reading green[id / 64] bit id % 64 for ids in [0, vocab) (SipHash for any other id).
+size_t bias_from_bitmap(const siphash_state& after_seed, uint64_t threshold, float delta, float cutoff,
+                        std::span<candidate> c, const uint64_t* green, int32_t vocab) noexcept;
+// bias_shared_seed_scalar that also records every candidate's membership, tested or not,
+// in green_out (words of `vocab` bits, zeroed by the caller; vocab <= bitmap_max_vocab). Returns the tested count;
+// `complete` tells whether the candidates were exactly the ids 0..vocab-1 (each once), so
+// that green_out is the whole green list.
+size_t bias_shared_seed_recording(const siphash_state& after_seed, uint64_t threshold, float delta, float cutoff,
+                                  std::span<candidate> c, uint64_t* green_out, int32_t vocab, bool& complete) noexcept;
 
 // The faster version for this array size and CPU (the CPU is checked once per process).
 float max_logit(std::span<const candidate> c) noexcept;

@@ -1,9 +1,11 @@
 #include "tracemark/watermarker.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "bias_kernels.h"
+#include "green_cache.h"
 #include "scheme_prf.h"
 #include "tracemark/error.h"
 
@@ -38,6 +40,13 @@ watermarker::watermarker(const key& master, const scheme_config& config, float d
     : scheme_(master, config), delta_(delta) {
   if (!(delta > 0.0f && delta <= 64.0f))
     throw error(errc::invalid_argument, "delta must lie in (0, 64] (got " + std::to_string(delta) + ")");
+  if (scheme_.config().kind != scheme_kind::selfhash && scheme_.config().vocab_size <= detail::bitmap_max_vocab)
+    cache_ = std::make_shared<detail::green_cache>(scheme_.config().vocab_size);
+}
+
+watermarker::cache_stats watermarker::green_list_cache_stats() const noexcept {
+  if (!cache_) return {};
+  return {cache_->hits(), cache_->misses()};
 }
 
 double watermarker::prune_margin(float delta, size_t n_candidates) noexcept {
@@ -91,6 +100,22 @@ size_t watermarker::bias(const sequence_state& state, std::span<candidate> candi
     size_t head = 0;
     while (head < candidates.size() && candidates[head].logit >= cutoff) ++head;
     candidates = candidates.first(head);
+  }
+  if (cache_) {
+    const int32_t vocab = scheme_.config().vocab_size;
+    uint64_t green[detail::bitmap_max_words];
+    if (cache_->lookup(s, green))
+      return detail::bias_from_bitmap(after_seed, threshold, delta_, cutoff, candidates, green, vocab);
+    // Only a full candidate array (every id once, as llama.cpp passes it) yields the whole
+    // green list; recording it costs a SipHash for candidates below the cutoff too.
+    if (candidates.size() == static_cast<size_t>(vocab)) {
+      std::fill(green, green + cache_->words(), uint64_t{0});
+      bool complete = false;
+      const size_t tested =
+          detail::bias_shared_seed_recording(after_seed, threshold, delta_, cutoff, candidates, green, vocab, complete);
+      if (complete) cache_->store(s, green);
+      return tested;
+    }
   }
   return detail::bias_shared_seed(after_seed, threshold, delta_, cutoff, candidates);
 }

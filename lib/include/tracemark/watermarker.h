@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "tracemark/export.h"
@@ -11,6 +12,10 @@
 #include "tracemark/scheme.h"
 
 namespace tracemark {
+
+namespace detail {
+class green_cache;
+}
 
 // One sampling candidate. Same layout as llama.cpp's llama_token_data, so a
 // sampler can hand its array over without copying.
@@ -62,6 +67,14 @@ class TRACEMARK_EXPORT watermarker {
   // Same as apply() but tests every candidate; the reference for the bound.
   size_t apply_all(const sequence_state& state, std::span<candidate> candidates) const noexcept;
 
+  // The green-list cache of small vocabularies (below 4,096 ids; lefthash, minhash and
+  // unigram): steps whose seed was seen before skip the PRF. Counts since construction,
+  // shared by copies; both zero when there is no cache. For monitoring and benchmarks.
+  struct cache_stats {
+    uint64_t hits = 0, misses = 0;
+  };
+  cache_stats green_list_cache_stats() const noexcept;
+
   // ln((e^delta - 1) * n / 1e-10): candidates further below the maximum are skipped.
   static double prune_margin(float delta, size_t n_candidates) noexcept;
   static constexpr double pruning_tv_bound = 1e-10;
@@ -72,6 +85,9 @@ class TRACEMARK_EXPORT watermarker {
 
   scheme scheme_;
   float delta_;
+  // Green lists of recent seeds, for small vocabularies (lib/src/green_cache.h); shared by
+  // copies of this watermarker, which have the same green lists. Null when not used.
+  std::shared_ptr<detail::green_cache> cache_;
 };
 
 }  // namespace tracemark
