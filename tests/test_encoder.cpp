@@ -24,6 +24,11 @@ void* operator new(std::size_t n) {
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -75,18 +80,25 @@ scheme_config config(scheme_kind kind, int32_t h, int32_t vocab) {
 TEST_CASE("apply and accept allocate nothing per token") {
   const watermarker wm(testing_util::key_from_seed(1), config(scheme_kind::lefthash, 2, 32000), 2.0f);
   const watermarker wm_self(testing_util::key_from_seed(1), config(scheme_kind::selfhash, 4, 32000), 2.0f);
+  // A small vocabulary: the green-list cache is filled and read (lib/src/green_cache.h).
+  const watermarker wm_small(testing_util::key_from_seed(1), config(scheme_kind::lefthash, 1, 512), 2.0f);
   splitmix64 rng(1);
   auto logits = realistic_logits(rng, 32000);
+  auto small = realistic_logits(rng, 512);
   sequence_state state = wm.new_state();
   sequence_state state_self = wm_self.new_state();
+  sequence_state state_small = wm_small.new_state();
   const long before = g_allocations.load();
   size_t tested = 0;
   for (int step = 0; step < 2000; ++step) {
     tested += wm.apply(state, logits);
     tested += wm_self.apply(state_self, std::span<candidate>(logits.data(), 64));
+    tested += wm_small.apply(state_small, small);
     state.accept(static_cast<int32_t>(step));
     state_self.accept(static_cast<int32_t>(step));
+    state_small.accept(static_cast<int32_t>(step % 50));
   }
+  CHECK(wm_small.green_list_cache_stats().hits > 1000);
   const long after = g_allocations.load();
   CHECK(tested > 0);
   CHECK(after == before);

@@ -1,7 +1,6 @@
 #include "green_cache.h"
 
 #include <bit>
-#include <new>
 
 namespace tracemark::detail {
 
@@ -9,17 +8,14 @@ green_cache::green_cache(int32_t vocab_size) : words_((static_cast<size_t>(vocab
   const size_t entry_words = 2 + words_;
   n_entries_ = std::bit_floor(budget_bytes / (entry_words * sizeof(uint64_t)));
   shift_ = 64 - std::countr_zero(n_entries_);
+  const size_t n = n_entries_ * entry_words;
+  slots_ = std::make_unique<std::atomic<uint64_t>[]>(n);
+  // Empty entries are odd (1): never readable, and seed 0 cannot match a zeroed entry.
+  for (size_t e = 0; e < n_entries_; ++e) slots_[e * entry_words].store(1, std::memory_order_relaxed);
 }
 
-green_cache::~green_cache() { delete[] slots_.load(std::memory_order_acquire); }
-
 bool green_cache::lookup(uint64_t seed, uint64_t* out) const noexcept {
-  const std::atomic<uint64_t>* slots = slots_.load(std::memory_order_acquire);
-  if (!slots) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  const std::atomic<uint64_t>* slot = &slots[index(seed) * (2 + words_)];
+  const std::atomic<uint64_t>* slot = &slots_[index(seed) * (2 + words_)];
   const uint64_t v1 = slot[0].load(std::memory_order_acquire);
   if ((v1 & 1) || slot[1].load(std::memory_order_relaxed) != seed) {
     misses_.fetch_add(1, std::memory_order_relaxed);
@@ -36,21 +32,7 @@ bool green_cache::lookup(uint64_t seed, uint64_t* out) const noexcept {
 }
 
 void green_cache::store(uint64_t seed, const uint64_t* bits) noexcept {
-  std::atomic<uint64_t>* slots = slots_.load(std::memory_order_acquire);
-  if (!slots) {
-    // First store: allocate the table; without memory, simply do not cache.
-    const size_t n = n_entries_ * (2 + words_);
-    auto* fresh = new (std::nothrow) std::atomic<uint64_t>[n];
-    if (!fresh) return;
-    // Empty entries are odd (1): never readable, and seed 0 cannot match a zeroed entry.
-    for (size_t i = 0; i < n; ++i) fresh[i].store(i % (2 + words_) == 0 ? 1 : 0, std::memory_order_relaxed);
-    if (slots_.compare_exchange_strong(slots, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) {
-      slots = fresh;
-    } else {
-      delete[] fresh;  // another thread installed its table first: `slots` holds it
-    }
-  }
-  std::atomic<uint64_t>* slot = &slots[index(seed) * (2 + words_)];
+  std::atomic<uint64_t>* slot = &slots_[index(seed) * (2 + words_)];
   uint64_t v = slot[0].load(std::memory_order_relaxed);
   // Take the entry: even (or the initial odd 1 of an empty entry) -> a new odd value.
   if ((v & 1) && v != 1) return;  // another writer is in the middle of it

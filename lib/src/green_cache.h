@@ -6,8 +6,8 @@
 //
 // Used only for vocabularies below vector_min_candidates (bias_kernels.h), whose bitmaps
 // are at most 512 bytes; larger ones use the AVX-512 kernel. Direct-mapped, fixed size
-// (budget_bytes, allocated at the first store, so watermarkers that never generate, e.g.
-// idle accounts of a server, cost nothing), lock-free: each entry is guarded by a sequence counter (a seqlock);
+// (budget_bytes, allocated with the watermarker, so that per-token calls never allocate),
+// lock-free: each entry is guarded by a sequence counter (a seqlock);
 // a reader that sees a write in progress, and a writer that finds the entry busy, simply
 // miss. Results never depend on the cache: a hit returns the exact bitmap that was stored
 // for that seed.
@@ -24,9 +24,6 @@ class green_cache {
   static constexpr size_t budget_bytes = size_t{512} << 10;
   // A cache for a vocabulary of `vocab_size` ids (<= bitmap_max_vocab of bias_kernels.h).
   explicit green_cache(int32_t vocab_size);
-  ~green_cache();
-  green_cache(const green_cache&) = delete;
-  green_cache& operator=(const green_cache&) = delete;
 
   size_t words() const noexcept { return words_; }
   // Copies the bitmap of `seed` into out[0..words()); false when it is not cached.
@@ -44,9 +41,8 @@ class green_cache {
   size_t words_;
   size_t n_entries_;  // a power of two
   int shift_;
-  // Per entry: version (odd while written), seed, then words_ bitmap words. Null until
-  // the first store installs it.
-  std::atomic<std::atomic<uint64_t>*> slots_{nullptr};
+  // Per entry: version (odd while written), seed, then words_ bitmap words.
+  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
   mutable std::atomic<uint64_t> hits_{0}, misses_{0};
 };
 
