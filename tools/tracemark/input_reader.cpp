@@ -505,6 +505,18 @@ bool document_reader::next_plain_unit(unit& out) {
     }
     return true;
   };
+  // Adds a line segment (and the newline that ended it) to the piece being assembled.
+  const auto append = [&](std::string_view seg, bool newline) {
+    piece_.append(seg);
+    if (newline) piece_ += '\n';
+    if (piece_.size() >= cfg_.piece_bytes) piece_ready_ = true;
+  };
+  // Emits the ready piece; the segment starts the next one (seg views buf_, not piece_).
+  const auto emit_then_start = [&](std::string_view seg, bool newline) {
+    emit(false);
+    append(seg, newline);
+    return true;
+  };
 
   if (cfg_.split == split_mode::document && !doc_open_ && document_ < 0) open_doc();
 
@@ -534,18 +546,8 @@ bool document_reader::next_plain_unit(unit& out) {
         // A ready piece waits for the end of a run of empty lines (so that "\n\n" is not
         // split between pieces), but grows to at most twice the piece size.
         const bool blank_line = line_start && complete && seg.empty();
-        if (piece_ready_ && (!blank_line || piece_.size() >= 2 * cfg_.piece_bytes)) {
-          // Emit what we have, keep this segment for the next piece.
-          std::string keep(seg);
-          emit(false);
-          piece_ = std::move(keep);
-          if (newline) piece_ += '\n';
-          if (piece_.size() >= cfg_.piece_bytes) piece_ready_ = true;
-          return true;
-        }
-        piece_.append(seg);
-        if (newline) piece_ += '\n';
-        if (piece_.size() >= cfg_.piece_bytes) piece_ready_ = true;
+        if (piece_ready_ && (!blank_line || piece_.size() >= 2 * cfg_.piece_bytes)) return emit_then_start(seg, newline);
+        append(seg, newline);
         break;
       }
       case split_mode::paragraph: {
@@ -558,17 +560,8 @@ bool document_reader::next_plain_unit(unit& out) {
           break;
         }
         if (!doc_open_) open_doc();
-        if (piece_ready_) {
-          std::string keep(seg);
-          emit(false);
-          piece_ = std::move(keep);
-          if (newline) piece_ += '\n';
-          if (piece_.size() >= cfg_.piece_bytes) piece_ready_ = true;
-          return true;
-        }
-        piece_.append(seg);
-        if (newline) piece_ += '\n';
-        if (piece_.size() >= cfg_.piece_bytes) piece_ready_ = true;
+        if (piece_ready_) return emit_then_start(seg, newline);
+        append(seg, newline);
         break;
       }
     }
