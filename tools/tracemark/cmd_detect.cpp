@@ -342,8 +342,6 @@ class output {
   bool owned_;
 };
 
-nlohmann::json finite_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
-
 // The corpus record: one JSON line, or a block of text for the table.
 std::string corpus_record(const corpus_verdict& v, int64_t documents, int64_t errors, int64_t tokens,
                           const std::vector<int64_t>& entry_document, double alpha, bool table) {

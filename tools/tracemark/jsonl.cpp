@@ -90,9 +90,9 @@ bool blank(std::string_view s) {
   return true;
 }
 
-json finite_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
-
 }  // namespace
+
+nlohmann::json finite_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
 void parse_token_record(std::string_view line, int32_t vocab_size, token_record& out) {
   out.id = nullptr;
@@ -151,6 +151,34 @@ void parse_token_record(std::string_view line, int32_t vocab_size, token_record&
   append_token_ids(*tokens, "tokens", vocab_size, out.tokens, out.error);
 }
 
+void put_detection_fields(nlohmann::ordered_json& j, const detection& d, int64_t n_tokens, int64_t n_prompt,
+                          bool watermarked, double alpha) {
+  j["tokens"] = n_tokens;
+  j["prompt_tokens"] = n_prompt;
+  j["scored"] = d.n_scored;
+  j["green"] = d.n_green;
+  j["gamma"] = d.gamma;
+  j["z"] = finite_or_null(d.z);
+  j["log10_p"] = finite_or_null(d.log10_p);
+  j["p"] = finite_or_null(std::pow(10.0, d.log10_p));
+  j["verdict"] = watermarked ? "watermarked" : "not_watermarked";
+  j["alpha"] = alpha;
+  j["repeats_skipped"] = d.n_repeat;
+  if (d.window.found) {
+    nlohmann::ordered_json w;
+    w["begin"] = d.window.begin - n_prompt;  // indices into "tokens"
+    w["end"] = d.window.end - n_prompt;
+    w["scored"] = d.window.n_scored;
+    w["green"] = d.window.n_green;
+    w["log10_p"] = finite_or_null(d.window.log10_p);
+    w["log10_p_corrected"] = finite_or_null(d.window.log10_p_corrected);
+    w["n_windows"] = d.window.n_windows;
+    j["window"] = std::move(w);
+  } else {
+    j["window"] = nullptr;
+  }
+}
+
 std::string to_json_line(const record_result& r, double alpha, bool with_trace) {
   nlohmann::ordered_json j;
   j["id"] = r.id;
@@ -159,34 +187,10 @@ std::string to_json_line(const record_result& r, double alpha, bool with_trace) 
   if (!r.error.empty()) {
     j["error"] = r.error;
   } else {
-    const detection& d = r.det;
     if (r.bytes >= 0) j["bytes"] = r.bytes;
     if (r.pieces > 1) j["pieces"] = r.pieces;
     if (r.replaced > 0) j["invalid_utf8_replaced"] = r.replaced;
-    j["tokens"] = r.n_tokens;
-    j["prompt_tokens"] = r.n_prompt;
-    j["scored"] = d.n_scored;
-    j["green"] = d.n_green;
-    j["gamma"] = d.gamma;
-    j["z"] = finite_or_null(d.z);
-    j["log10_p"] = finite_or_null(d.log10_p);
-    j["p"] = finite_or_null(std::pow(10.0, d.log10_p));
-    j["verdict"] = r.watermarked ? "watermarked" : "not_watermarked";
-    j["alpha"] = alpha;
-    j["repeats_skipped"] = d.n_repeat;
-    if (d.window.found) {
-      nlohmann::ordered_json w;
-      w["begin"] = d.window.begin - r.n_prompt;  // indices into "tokens"
-      w["end"] = d.window.end - r.n_prompt;
-      w["scored"] = d.window.n_scored;
-      w["green"] = d.window.n_green;
-      w["log10_p"] = finite_or_null(d.window.log10_p);
-      w["log10_p_corrected"] = finite_or_null(d.window.log10_p_corrected);
-      w["n_windows"] = d.window.n_windows;
-      j["window"] = std::move(w);
-    } else {
-      j["window"] = nullptr;
-    }
+    put_detection_fields(j, r.det, r.n_tokens, r.n_prompt, r.watermarked, alpha);
     if (with_trace) j["trace"] = r.trace;
   }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

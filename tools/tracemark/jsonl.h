@@ -47,6 +47,15 @@ struct record_result {
   int64_t replaced = 0;        // written when > 0: invalid UTF-8 subparts replaced by U+FFFD
 };
 
+// A number for JSON output; NaN and infinities (which JSON lacks) become null.
+nlohmann::json finite_or_null(double x);
+
+// The statistics fields of a result record (docs/CLI.md), from "tokens" to "window", in
+// their documented order; shared by detect's records and the server's /v1/detect.
+// n_tokens excludes the prompt; window positions are made relative to the tokens after it.
+void put_detection_fields(nlohmann::ordered_json& j, const detection& d, int64_t n_tokens, int64_t n_prompt,
+                          bool watermarked, double alpha);
+
 // The output record as one line of JSON, without the newline.
 std::string to_json_line(const record_result& r, double alpha, bool with_trace);
 

@@ -8,6 +8,8 @@
 #include <random>
 #include <sstream>
 
+#include "jsonl.h"
+
 namespace tracemark::cli {
 
 namespace {
@@ -312,31 +314,7 @@ size_t utf8_complete_prefix(std::string_view s) {
 }
 
 void put_detection(ordered_json& j, const detection& d, int64_t n_prompt, double alpha) {
-  auto finite_or_null = [](double x) { return std::isfinite(x) ? ordered_json(x) : ordered_json(nullptr); };
-  j["tokens"] = d.n_tokens - n_prompt;
-  j["prompt_tokens"] = n_prompt;
-  j["scored"] = d.n_scored;
-  j["green"] = d.n_green;
-  j["gamma"] = d.gamma;
-  j["z"] = finite_or_null(d.z);
-  j["log10_p"] = finite_or_null(d.log10_p);
-  j["p"] = finite_or_null(std::pow(10.0, d.log10_p));
-  j["verdict"] = d.log10_p <= std::log10(alpha) ? "watermarked" : "not_watermarked";
-  j["alpha"] = alpha;
-  j["repeats_skipped"] = d.n_repeat;
-  if (d.window.found) {
-    ordered_json w;
-    w["begin"] = d.window.begin - n_prompt;
-    w["end"] = d.window.end - n_prompt;
-    w["scored"] = d.window.n_scored;
-    w["green"] = d.window.n_green;
-    w["log10_p"] = finite_or_null(d.window.log10_p);
-    w["log10_p_corrected"] = finite_or_null(d.window.log10_p_corrected);
-    w["n_windows"] = d.window.n_windows;
-    j["window"] = std::move(w);
-  } else {
-    j["window"] = nullptr;
-  }
+  put_detection_fields(j, d, d.n_tokens - n_prompt, n_prompt, d.log10_p <= std::log10(alpha), alpha);
 }
 
 std::string random_id(const char* prefix) {
