@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "tracemark/key.h"
+#include "tracemark/watermarker.h"
 
 namespace testing_util {
 
@@ -33,6 +35,17 @@ inline tracemark::key key_from_seed(uint64_t seed) {
     for (size_t j = 0; j < 8; ++j) s[i + j] = static_cast<uint8_t>(v >> (8 * j));
   }
   return tracemark::key::from_secret(s);
+}
+
+// The id drawn from softmax(logits) of `cands` by u uniform in [0, 1) (inverse CDF in
+// array order; the last id if rounding leaves u unspent).
+inline int32_t sample_softmax(std::span<const tracemark::candidate> cands, double u) {
+  double z = 0;
+  for (const auto& c : cands) z += std::exp(static_cast<double>(c.logit));
+  double x = u * z;
+  for (const auto& c : cands)
+    if ((x -= std::exp(static_cast<double>(c.logit))) <= 0) return c.id;
+  return cands.back().id;
 }
 
 inline std::vector<int32_t> random_tokens(splitmix64& rng, size_t n, uint32_t vocab) {

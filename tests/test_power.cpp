@@ -23,17 +23,7 @@ std::vector<int32_t> generate(const watermarker& wm, splitmix64& rng, size_t len
   for (size_t t = 0; t < len; ++t) {
     for (auto& c : cands) c = candidate{static_cast<int32_t>(rng.below(static_cast<uint32_t>(vocab))), 0.0f, 0.0f};
     wm.apply(state, cands);
-    double z = 0;
-    for (auto& c : cands) z += std::exp(static_cast<double>(c.logit));
-    double u = rng.uniform() * z;
-    int32_t chosen = cands.back().id;
-    for (auto& c : cands) {
-      u -= std::exp(static_cast<double>(c.logit));
-      if (u <= 0) {
-        chosen = c.id;
-        break;
-      }
-    }
+    const int32_t chosen = testing_util::sample_softmax(cands, rng.uniform());
     state.accept(chosen);
     out.push_back(chosen);
   }

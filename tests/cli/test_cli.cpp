@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "process_helpers.h"
+#include "test_helpers.h"
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -80,18 +81,7 @@ std::vector<int32_t> sample_text(const watermarker* wm, int32_t context_width, u
   for (size_t i = 0; i < n; ++i) {
     for (int32_t v = 0; v < vocab; ++v) cands[static_cast<size_t>(v)] = {v, static_cast<float>(normal(rng)), 0.0f};
     if (wm != nullptr) wm->apply(state, cands);
-    double total = 0.0;
-    std::vector<double> w(cands.size());
-    for (size_t j = 0; j < cands.size(); ++j) total += w[j] = std::exp(static_cast<double>(cands[j].logit));
-    double x = uniform(rng) * total;
-    int32_t pick = cands.back().id;
-    for (size_t j = 0; j < cands.size(); ++j) {
-      x -= w[j];
-      if (x < 0.0) {
-        pick = cands[j].id;
-        break;
-      }
-    }
+    const int32_t pick = testing_util::sample_softmax(cands, uniform(rng));
     out.push_back(pick);
     state.accept(pick);
   }

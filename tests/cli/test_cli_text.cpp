@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "process_helpers.h"
+#include "test_helpers.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -110,18 +111,7 @@ std::string sample_text(const llama_tokenizer& tok, const std::vector<int32_t>& 
   for (size_t i = 0; i < n; ++i) {
     for (size_t j = 0; j < words.size(); ++j) cands[j] = {words[j], static_cast<float>(normal(rng)), 0.0f};
     if (wm != nullptr) wm->apply(state, cands);
-    double total = 0.0;
-    std::vector<double> w(cands.size());
-    for (size_t j = 0; j < cands.size(); ++j) total += w[j] = std::exp(static_cast<double>(cands[j].logit));
-    double x = uniform(rng) * total;
-    int32_t pick = cands.back().id;
-    for (size_t j = 0; j < cands.size(); ++j) {
-      x -= w[j];
-      if (x < 0.0) {
-        pick = cands[j].id;
-        break;
-      }
-    }
+    const int32_t pick = testing_util::sample_softmax(cands, uniform(rng));
     state.accept(pick);
     text += tok.token_to_piece(pick);
   }
