@@ -55,11 +55,6 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
-std::string general(double v, int significant = 3) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", significant, v);
-  return buf;
-}
 
 // 1234567 -> "1,234,567".
 std::string grouped(int64_t n) {
@@ -75,7 +70,7 @@ std::string percent(double fraction, int decimals = 1) { return fixed(100.0 * fr
 
 // p in HTML: "0.31", "0.0042", "2.4 &times; 10<sup>&minus;14</sup>" (also past double range).
 std::string p_html(double log10_p) {
-  if (log10_p >= -3.0) return general(std::pow(10.0, log10_p), 2);
+  if (log10_p >= -3.0) return significant(std::pow(10.0, log10_p), 2);
   double exponent = std::floor(log10_p);
   double mantissa = std::pow(10.0, log10_p - exponent);
   if (mantissa >= 9.95) {
@@ -93,7 +88,7 @@ std::string odds_html(double log10_p) {
   return s;
 }
 
-std::string alpha_words(double alpha) { return general(alpha) + " (" + odds_html(std::log10(alpha)) + ")"; }
+std::string alpha_words(double alpha) { return significant(alpha) + " (" + odds_html(std::log10(alpha)) + ")"; }
 
 const char* mark_class(audit_mark m) {
   switch (m) {
@@ -133,9 +128,9 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 5) {
 }
 
 std::string count_label(double v) {
-  if (v >= 1e6) return general(v / 1e6) + "M";
-  if (v >= 1e3) return general(v / 1e3) + "k";
-  return general(v);
+  if (v >= 1e6) return significant(v / 1e6) + "M";
+  if (v >= 1e3) return significant(v / 1e3) + "k";
+  return significant(v);
 }
 
 // A plot area with a log10 x axis (tuples scored) and a linear y axis.
@@ -160,7 +155,7 @@ class svg_chart {
       s << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << py(t) << "\" y2=\"" << py(t)
         << "\" stroke=\"#e4e4e4\"/>";
       s << "<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
-        << general(t * y_scale, 4) << y_format_suffix << "</text>\n";
+        << significant(t * y_scale, 4) << y_format_suffix << "</text>\n";
     }
     for (double e = std::ceil(lx0_ - 1e-9); e <= lx1_ + 1e-9; e += 1.0) {
       const double x = std::pow(10.0, e);
@@ -245,7 +240,7 @@ std::string evidence_chart(const audit_evidence& e) {
   std::vector<std::pair<double, double>> line;
   for (const audit_curve_point& p : pts) line.emplace_back(c.px(static_cast<double>(p.scored)), c.py(-p.log10_p));
   s += polyline(line, "#6a1b9a");
-  s += c.hline(threshold, "#d32f2f", "decision threshold (p = " + general(e.alpha) + ")");
+  s += c.hline(threshold, "#d32f2f", "decision threshold (p = " + significant(e.alpha) + ")");
   s += "</svg>\n";
   return s;
 }
@@ -320,12 +315,18 @@ code{background:#f3f3f3;padding:0 3px;border-radius:3px}
 
 }  // namespace
 
+std::string significant(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+
 std::string odds_in_words(double log10_p) {
   if (!(log10_p < -0.301)) return "more often than not";
   const double n = -log10_p;  // p = 1 in 10^n
   if (n < 3.0) {
     const double odds = std::pow(10.0, n);
-    return "about 1 time in " + (odds < 10 ? fixed(odds, odds < 1.95 ? 1 : 0) : general(odds, 2));
+    return "about 1 time in " + (odds < 10 ? fixed(odds, odds < 1.95 ? 1 : 0) : significant(odds, 2));
   }
   static constexpr struct {
     double exponent;
@@ -336,7 +337,7 @@ std::string odds_in_words(double log10_p) {
   for (const auto& sc : scales)
     if (n >= sc.exponent) {
       const double v = std::pow(10.0, n - sc.exponent);
-      return "about 1 time in " + general(v, v < 10 ? 2 : 3) + " " + sc.name;
+      return "about 1 time in " + significant(v, v < 10 ? 2 : 3) + " " + sc.name;
     }
   return "";
 }
@@ -423,12 +424,12 @@ std::string render_audit_report(const audit_evidence& e, const token_text_fn& to
     << "<tr><th>Watermark scheme</th><td><code>" << escape(scheme_description(e.scheme)) << "</code></td></tr>"
     << "<tr><th>Distinct choices scored / green</th><td>" << grouped(e.scored) << " / " << grouped(e.green)
     << "</td></tr>"
-    << "<tr><th>Green rate (" << percent(e.confidence, 0) << " interval)</th><td>" << general(e.green_rate, 4)
-    << " (" << general(e.ci_low, 4) << " to " << general(e.ci_high, 4) << ") against &gamma; = " << general(e.gamma, 6)
+    << "<tr><th>Green rate (" << percent(e.confidence, 0) << " interval)</th><td>" << significant(e.green_rate, 4)
+    << " (" << significant(e.ci_low, 4) << " to " << significant(e.ci_high, 4) << ") against &gamma; = " << significant(e.gamma, 6)
     << "</td></tr>"
-    << "<tr><th>Exact p-value</th><td>" << p << " (log<sub>10</sub> p = " << general(e.log10_p, 5) << ", z = "
-    << general(e.z, 4) << ")</td></tr>"
-    << "<tr><th>Threshold &alpha;</th><td>" << general(e.alpha) << "</td></tr>"
+    << "<tr><th>Exact p-value</th><td>" << p << " (log<sub>10</sub> p = " << significant(e.log10_p, 5) << ", z = "
+    << significant(e.z, 4) << ")</td></tr>"
+    << "<tr><th>Threshold &alpha;</th><td>" << significant(e.alpha) << "</td></tr>"
     << "<tr><th>Texts / tokens / positions</th><td>" << grouped(e.usage.documents) << " / "
     << grouped(e.usage.tokens) << " / " << grouped(e.usage.positions) << "</td></tr>";
   if (e.mode == audit_mode::suspect_url)

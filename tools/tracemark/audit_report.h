@@ -16,6 +16,9 @@ namespace tracemark::cli {
 // The text of one token id (the provider's tokenizer), for the highlighted samples.
 using token_text_fn = std::function<std::string(int32_t token)>;
 
+// `v` with `digits` significant digits, as printf's %g ("0.25", "1e-06", "3.2e-15").
+std::string significant(double v, int digits = 3);
+
 // "about 1 time in 41 trillion", "about 1 time in 3", "less than 1 time in 10^412",
 // "more often than not".
 std::string odds_in_words(double log10_p);

@@ -14,7 +14,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "audit_client.h"
 #include "audit_inputs.h"
@@ -94,17 +93,10 @@ const char* const audit_footer =
     "      --prompts prompts.txt --n 4 --index provider.idx --json evidence.json --report audit.html\n"
     "\n";
 
-std::string fmt(double v, int precision = 3) {
-  std::ostringstream s;
-  s.precision(precision);
-  s << v;
-  return s.str();
-}
-
 // "p = 3.2e-15" or, past the double range, "p = 10^-1234.5".
 std::string p_words(double log10_p) {
-  if (log10_p > -300) return "p = " + fmt(std::pow(10.0, log10_p));
-  return "p = 10^" + fmt(log10_p, 6);
+  if (log10_p > -300) return "p = " + significant(std::pow(10.0, log10_p));
+  return "p = 10^" + significant(log10_p, 6);
 }
 
 // Writes `text` to `path` ("-": standard output); false when it could not be written.
@@ -133,16 +125,16 @@ void print_summary(std::ostream& out, const audit_evidence& e, const std::string
                    const std::string& cache_note) {
   out << "tracemark audit (" << audit_mode_name(e.mode) << ") of " << e.suspect << "\n";
   out << "  key " << e.key_fingerprint << ", scheme " << scheme_description(e.scheme) << "\n";
-  out << "  scored " << e.scored << " distinct tuples, " << e.green << " green: green rate " << fmt(e.green_rate, 4)
-      << " (" << fmt(100 * e.confidence, 3) << "% CI " << fmt(e.ci_low, 4) << " to " << fmt(e.ci_high, 4)
-      << ") against " << fmt(e.gamma, 4) << " by chance\n";
-  out << "  " << p_words(e.log10_p) << " (log10 p = " << fmt(e.log10_p, 4) << ", z = " << fmt(e.z, 3) << ")\n";
+  out << "  scored " << e.scored << " distinct tuples, " << e.green << " green: green rate " << significant(e.green_rate, 4)
+      << " (" << significant(100 * e.confidence, 3) << "% CI " << significant(e.ci_low, 4) << " to " << significant(e.ci_high, 4)
+      << ") against " << significant(e.gamma, 4) << " by chance\n";
+  out << "  " << p_words(e.log10_p) << " (log10 p = " << significant(e.log10_p, 4) << ", z = " << significant(e.z, 3) << ")\n";
   if (e.detected)
-    out << "  verdict: RADIOACTIVE at alpha = " << fmt(e.alpha)
+    out << "  verdict: RADIOACTIVE at alpha = " << significant(e.alpha)
         << ": the suspect's tokens are greener than chance allows; it very likely learned from text marked "
            "with this key\n";
   else
-    out << "  verdict: not detected at alpha = " << fmt(e.alpha)
+    out << "  verdict: not detected at alpha = " << significant(e.alpha)
         << ": no significant evidence that the suspect learned from text marked with this key (absence of "
            "evidence, not proof of absence)\n";
   if (e.scored == 0) out << "  warning: nothing was scored; check the inputs and the scheme flags\n";
