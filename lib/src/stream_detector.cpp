@@ -34,8 +34,7 @@ void stream_detector::push_context(std::span<const int32_t> tokens) {
 void stream_detector::add_prompt(std::span<const int32_t> tokens) {
   if (tokens.empty()) return;
   if (body_started_) throw error(errc::invalid_argument, "stream_detector: prompt tokens after the document's text");
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (options_.keep_trace) d_.trace.push_back(token_mark::prompt);
+  if (options_.keep_trace) d_.trace.insert(d_.trace.end(), tokens.size(), token_mark::prompt);
   const auto n = static_cast<int64_t>(tokens.size());
   d_.n_prompt += n;
   d_.n_tokens += n;
