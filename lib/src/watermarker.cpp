@@ -80,8 +80,8 @@ size_t watermarker::bias(const sequence_state& state, std::span<candidate> candi
   int32_t context[scheme::max_context_width];
   state.copy_context(context);
 
-  size_t n_tested = 0;
   if (kind == scheme_kind::selfhash) {
+    size_t n_tested = 0;
     for (candidate& c : candidates) {
       if (!(c.logit >= cutoff)) {
         if (sorted_descending) break;
