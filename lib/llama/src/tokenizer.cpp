@@ -58,6 +58,28 @@ struct llama_tokenizer::impl {
     }
   }
 
+  // llama.cpp's buffer protocol: a call returns the count it wrote, or, when `buf` is too
+  // small, minus the count it needs (INT32_MIN when that overflows int32). Grows `buf`
+  // once and calls again; the second count must be the one asked for, or at most that
+  // with `may_shrink` (detokenize cleans up whitespace after its size check).
+  // call(data, capacity) -> count; `result` names the count in error messages.
+  template <class Buffer, class Call>
+  void fill(Buffer& buf, Call&& call, bool may_shrink, const char* result) const {
+    int32_t n = call(buf.data(), static_cast<int32_t>(buf.size()));
+    if (n == std::numeric_limits<int32_t>::min())
+      throw error(errc::invalid_argument,
+                  std::string("llama_tokenizer: the ") + result + " overflowed int32 for " + quoted(path));
+    if (n < 0) {
+      buf.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
+      const int32_t again = call(buf.data(), static_cast<int32_t>(buf.size()));
+      if (may_shrink ? again < 0 || static_cast<std::size_t>(again) > buf.size() : again != -n)
+        throw error(errc::invalid_argument,
+                    std::string("llama_tokenizer: inconsistent ") + result + " from llama.cpp for " + quoted(path));
+      n = again;
+    }
+    buf.resize(static_cast<std::size_t>(n));
+  }
+
   void check_token(int32_t t) const {
     if (t < 0 || t >= n_vocab) {
       throw error(errc::invalid_argument, "llama_tokenizer: token id " + std::to_string(t) +
@@ -124,22 +146,12 @@ std::vector<int32_t> llama_tokenizer::tokenize(std::string_view text, bool add_s
   // Usually enough: at most one token per byte, plus BOS/EOS/SEP and a space prefix.
   std::vector<int32_t> out(text.size() + 4);
   try {
-    int32_t n = llama_tokenize(m.vocab, text.data(), text_len, out.data(),
-                               static_cast<int32_t>(out.size()), add_special, parse_special);
-    if (n == std::numeric_limits<int32_t>::min()) {
-      throw error(errc::invalid_argument, "llama_tokenizer: tokenization overflowed int32 for " + quoted(m.path));
-    }
-    if (n < 0) {
-      out.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
-      const int32_t again = llama_tokenize(m.vocab, text.data(), text_len, out.data(),
-                                           static_cast<int32_t>(out.size()), add_special, parse_special);
-      if (again != -n) {
-        throw error(errc::invalid_argument, "llama_tokenizer: inconsistent token count from llama.cpp for " +
-                                                quoted(m.path));
-      }
-      n = again;
-    }
-    out.resize(static_cast<std::size_t>(n));
+    m.fill(
+        out,
+        [&](int32_t* data, int32_t capacity) {
+          return llama_tokenize(m.vocab, text.data(), text_len, data, capacity, add_special, parse_special);
+        },
+        /*may_shrink=*/false, "token count");
   } catch (...) {
     m.rethrow("tokenize");
   }
@@ -156,22 +168,12 @@ std::string llama_tokenizer::detokenize(std::span<const int32_t> tokens, bool re
   const auto n_tokens = static_cast<int32_t>(tokens.size());
   std::string text(tokens.size() * 4 + 16, '\0');
   try {
-    int32_t n = llama_detokenize(m.vocab, tokens.data(), n_tokens, text.data(),
-                                 static_cast<int32_t>(text.size()), remove_special, unparse_special);
-    if (n < 0) {
-      if (n == std::numeric_limits<int32_t>::min()) {
-        throw error(errc::invalid_argument, "llama_tokenizer: detokenized text overflowed int32 for " + quoted(m.path));
-      }
-      text.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
-      n = llama_detokenize(m.vocab, tokens.data(), n_tokens, text.data(),
-                           static_cast<int32_t>(text.size()), remove_special, unparse_special);
-      // whitespace cleanup runs after the size check, so the result may be shorter
-      if (n < 0 || static_cast<std::size_t>(n) > text.size()) {
-        throw error(errc::invalid_argument, "llama_tokenizer: inconsistent text size from llama.cpp for " +
-                                                quoted(m.path));
-      }
-    }
-    text.resize(static_cast<std::size_t>(n));
+    m.fill(
+        text,
+        [&](char* data, int32_t capacity) {
+          return llama_detokenize(m.vocab, tokens.data(), n_tokens, data, capacity, remove_special, unparse_special);
+        },
+        /*may_shrink=*/true, "text size");
   } catch (...) {
     m.rethrow("detokenize");
   }
@@ -183,19 +185,12 @@ std::string llama_tokenizer::token_to_piece(int32_t token, bool special) const {
   m.check_token(token);
   std::string piece(32, '\0');
   try {
-    int32_t n = llama_token_to_piece(m.vocab, token, piece.data(), static_cast<int32_t>(piece.size()),
-                                     /*lstrip=*/0, special);
-    if (n < 0) {
-      piece.resize(static_cast<std::size_t>(-static_cast<int64_t>(n)));
-      const int32_t again = llama_token_to_piece(m.vocab, token, piece.data(),
-                                                 static_cast<int32_t>(piece.size()), 0, special);
-      if (again != -n) {
-        throw error(errc::invalid_argument, "llama_tokenizer: inconsistent piece size from llama.cpp for " +
-                                                quoted(m.path));
-      }
-      n = again;
-    }
-    piece.resize(static_cast<std::size_t>(n));
+    m.fill(
+        piece,
+        [&](char* data, int32_t capacity) {
+          return llama_token_to_piece(m.vocab, token, data, capacity, /*lstrip=*/0, special);
+        },
+        /*may_shrink=*/false, "piece size");
   } catch (...) {
     m.rethrow("token_to_piece");
   }
