@@ -373,3 +373,182 @@ TEST_CASE("load: a malformed secret line never echoes the secret") {
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
 }
+
+// ---------------------------------------------------------------------------
+// The key-file grammar of docs/SPEC.md §1, one decision at a time. Every file the
+// grammar accepts was also accepted by earlier readers (so a file never loads in one
+// version and not in an older one), and everything `save` writes is accepted.
+
+namespace {
+
+// Writes `content` as a new key file and loads it, expecting success: the test secret.
+void expect_loads(temp_dir& dir, const std::string& name, const std::string& content) {
+  CAPTURE(name);
+  const std::string path = dir.file(name + ".key");
+  write_file(path, content);
+  try {
+    const auto k = tracemark::key::load(path);
+    CHECK(k.secret() == test_secret());
+  } catch (const tracemark::error& e) {
+    FAIL_CHECK("refused: " << e.what());
+  }
+}
+
+// Writes `content` as a new key file and expects key_corrupt with a message naming the
+// file and `line` (0: no particular line), never any piece of the secret.
+void expect_refused(temp_dir& dir, const std::string& name, const std::string& content, int line) {
+  CAPTURE(name);
+  const std::string path = dir.file(name + ".key");
+  write_file(path, content);
+  const std::string msg = expect_load_error(path, tracemark::errc::key_corrupt, valid_text().secret);
+  CHECK_MESSAGE(msg.find("key file " + path + ": ") == 0, msg);
+  if (line > 0) {
+    const std::string at = "line " + std::to_string(line);
+    const size_t p = msg.find(at);
+    CHECK_MESSAGE((p != std::string::npos && (p + at.size() == msg.size() || !std::isdigit(static_cast<unsigned char>(msg[p + at.size()])))),
+                  "expected '" << at << "' in: " << msg);
+  }
+}
+
+std::string body(const key_text& t, const std::string& eol = "\n") {
+  return t.magic + eol + "secret " + t.secret + eol + "fingerprint " + t.fingerprint + eol;
+}
+
+}  // namespace
+
+TEST_CASE("key grammar: what save writes loads, and so do LF, CR LF and a missing last newline") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  const std::string saved = dir.file("saved.key");
+  tracemark::key::from_secret(test_secret()).save(saved);
+  CHECK(tracemark::key::load(saved).secret() == test_secret());
+
+  expect_loads(dir, "lf", body(t));
+  expect_loads(dir, "crlf", body(t, "\r\n"));
+  expect_loads(dir, "mixed", t.magic + "\r\nsecret " + t.secret + "\nfingerprint " + t.fingerprint + "\r\n");
+  const std::string no_last_newline = body(t);
+  expect_loads(dir, "no-last-newline", no_last_newline.substr(0, no_last_newline.size() - 1));
+  const std::string crlf = body(t, "\r\n");
+  expect_loads(dir, "crlf-no-last-newline", crlf.substr(0, crlf.size() - 2));
+}
+
+TEST_CASE("key grammar: comments start with '#' in the first column and may hold any UTF-8 text and tabs") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  expect_loads(dir, "blank-and-comments-anywhere",
+               "\n# a\n\n" + t.magic + "\n\n#\nsecret " + t.secret + "\n# b\n\nfingerprint " + t.fingerprint +
+                   "\n\n# end\n");
+  expect_loads(dir, "utf8-comment", "# cl\xc3\xa9 \xf0\x9f\x94\x91 \xe6\x9d\xb1\xe4\xba\xac\n" + body(t));
+  expect_loads(dir, "tab-and-trailing-blanks-in-comment", "#\tnote \t \n" + body(t));
+  expect_loads(dir, "c1-control-in-comment", "# \xc2\x85\n" + body(t));  // U+0085: valid UTF-8
+  expect_refused(dir, "indented-comment", " # note\n" + body(t), 1);
+  expect_refused(dir, "tab-indented-comment", t.magic + "\n\t# note\nsecret " + t.secret + "\nfingerprint " +
+                                                  t.fingerprint + "\n", 2);
+}
+
+TEST_CASE("key grammar: invalid UTF-8 anywhere is refused, naming the file and line, never the content") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  const struct {
+    const char* name;
+    std::string bytes;
+  } bad[] = {
+      {"ff", "\xff"},
+      {"lone-continuation", "\x80"},
+      {"overlong-c0", "\xc0\xaf"},
+      {"overlong-e0", "\xe0\x80\xaf"},
+      {"overlong-f0", "\xf0\x80\x80\xaf"},
+      {"surrogate", "\xed\xa0\x80"},
+      {"above-10ffff", "\xf4\x90\x80\x80"},
+      {"f5", "\xf5\x80\x80\x80"},
+      {"truncated-3", "\xe2\x82"},
+      {"truncated-at-end-of-line", "caf\xc3"},
+  };
+  for (const auto& b : bad) {
+    expect_refused(dir, std::string("comment-") + b.name, "# " + b.bytes + "\n" + body(t), 1);
+    expect_refused(dir, std::string("after-fields-") + b.name, body(t) + "# " + b.bytes + "\n", 4);
+  }
+  // Also on a field line, and the message says what is wrong.
+  const std::string path = dir.file("secret-line.key");
+  write_file(path, t.magic + "\nsecret " + t.secret.substr(0, 62) + "\xe9" "0\nfingerprint " + t.fingerprint + "\n");
+  const std::string msg = expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
+  CHECK(msg.find("line 2") != std::string::npos);
+  CHECK(msg.find("UTF-8") != std::string::npos);
+}
+
+TEST_CASE("key grammar: a UTF-8 byte order mark is refused") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  expect_refused(dir, "bom", "\xef\xbb\xbf" + t.text(), 1);
+  expect_refused(dir, "bom-before-format-line", "\xef\xbb\xbf" + body(t), 1);
+  const std::string path = dir.file("bom-message.key");
+  write_file(path, "\xef\xbb\xbf" + body(t));
+  CHECK(expect_load_error(path, tracemark::errc::key_corrupt, t.secret).find("byte order mark") !=
+        std::string::npos);
+}
+
+TEST_CASE("key grammar: control characters other than tab are refused, in comments too; CR only before LF") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  expect_refused(dir, "nul-in-comment", std::string("# a\0b\n", 6) + body(t), 1);
+  expect_refused(dir, "del-in-comment", "# \x7f\n" + body(t), 1);
+  expect_refused(dir, "esc-in-comment", "# \x1b[0m\n" + body(t), 1);
+  expect_refused(dir, "cr-inside-comment", "# a\rb\n" + body(t), 1);
+  expect_refused(dir, "cr-cr-lf", t.magic + "\r\r\nsecret " + t.secret + "\nfingerprint " + t.fingerprint + "\n", 1);
+  const std::string b = body(t);
+  expect_refused(dir, "cr-at-end-of-file", b.substr(0, b.size() - 1) + "\r", 3);
+  expect_refused(dir, "nul-after-secret",
+                 t.magic + "\nsecret " + t.secret + std::string("\0", 1) + "\nfingerprint " + t.fingerprint + "\n", 2);
+}
+
+TEST_CASE("key grammar: a field is its name, exactly one space and its value, with nothing after it") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  const std::string s = t.secret, f = t.fingerprint, m = t.magic;
+  expect_refused(dir, "two-spaces", m + "\nsecret  " + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "tab", m + "\nsecret\t" + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "equals", m + "\nsecret=" + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "indented-field", m + "\n secret " + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "trailing-space-secret", m + "\nsecret " + s + " \nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "trailing-tab-fingerprint", m + "\nsecret " + s + "\nfingerprint " + f + "\t\n", 3);
+  expect_refused(dir, "trailing-space-crlf", m + "\r\nsecret " + s + " \r\nfingerprint " + f + "\r\n", 2);
+  expect_refused(dir, "trailing-space-format-line", m + " \nsecret " + s + "\nfingerprint " + f + "\n", 1);
+  expect_refused(dir, "spaces-only-line", m + "\n  \nsecret " + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "tab-only-line", "\t\n" + body(t), 1);
+  expect_refused(dir, "empty-secret", m + "\nsecret \nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "secret-63", m + "\nsecret " + s.substr(0, 63) + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "secret-65", m + "\nsecret " + s + "0\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "fingerprint-15", m + "\nsecret " + s + "\nfingerprint " + f.substr(0, f.size() - 1) + "\n", 3);
+  expect_refused(dir, "fingerprint-17", m + "\nsecret " + s + "\nfingerprint " + f + "0\n", 3);
+  expect_refused(dir, "fingerprint-no-prefix", m + "\nsecret " + s + "\nfingerprint " + f.substr(5) + "\n", 3);
+  expect_refused(dir, "unknown-field", body(t) + "comment hello\n", 4);
+}
+
+TEST_CASE("key grammar: names, the format line and 'tmk1:' are lowercase; hex digits may be either case") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  const std::string s = t.secret, f = t.fingerprint, m = t.magic;
+  expect_loads(dir, "uppercase-hex", m + "\nsecret " + upper(s) + "\nfingerprint tmk1:" + upper(f.substr(5)) + "\n");
+  expect_refused(dir, "uppercase-name", m + "\nSecret " + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "uppercase-fingerprint-name", m + "\nsecret " + s + "\nFINGERPRINT " + f + "\n", 3);
+  expect_refused(dir, "uppercase-prefix", m + "\nsecret " + s + "\nfingerprint TMK1:" + f.substr(5) + "\n", 3);
+  expect_refused(dir, "uppercase-format-line", "Tracemark-key 1\nsecret " + s + "\nfingerprint " + f + "\n", 1);
+  // The prefix error is reported as malformed, not as a mismatch with the secret.
+  const std::string path = dir.file("prefix-message.key");
+  write_file(path, m + "\nsecret " + s + "\nfingerprint TMK1:" + f.substr(5) + "\n");
+  CHECK(expect_load_error(path, tracemark::errc::key_corrupt, s).find("'tmk1:'") != std::string::npos);
+}
+
+TEST_CASE("key grammar: the format line comes first; each field exactly once, in either order") {
+  temp_dir dir;
+  const key_text t = valid_text();
+  const std::string s = t.secret, f = t.fingerprint, m = t.magic;
+  expect_loads(dir, "fingerprint-first", m + "\nfingerprint " + f + "\nsecret " + s + "\n");
+  expect_refused(dir, "secret-twice", m + "\nsecret " + s + "\nsecret " + s + "\nfingerprint " + f + "\n", 3);
+  expect_refused(dir, "fingerprint-twice", body(t) + "fingerprint " + f + "\n", 4);
+  expect_refused(dir, "format-line-twice", m + "\n" + m + "\nsecret " + s + "\nfingerprint " + f + "\n", 2);
+  expect_refused(dir, "field-before-format-line", "secret " + s + "\n" + m + "\nfingerprint " + f + "\n", 1);
+  expect_refused(dir, "format-version-2", "tracemark-key 2\nsecret " + s + "\nfingerprint " + f + "\n", 1);
+  expect_refused(dir, "only-format-line", m + "\n", 0);
+  expect_refused(dir, "empty-lines-only", "\n\n", 0);
+}

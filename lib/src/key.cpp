@@ -1,4 +1,4 @@
-// Key files, docs/SPEC.md §1.
+// Key files, docs/SPEC.md §1: the reader implements exactly the grammar given there.
 #include "tracemark/key.h"
 
 #include <fcntl.h>
@@ -19,6 +19,49 @@ namespace {
 
 constexpr std::string_view magic_line = "tracemark-key 1";
 constexpr size_t max_key_file_bytes = 4096;
+constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+
+// Whether `s` is well-formed UTF-8 (RFC 3629 §4): no overlong forms, no surrogates
+// (U+D800..U+DFFF), nothing above U+10FFFF, no truncated sequences.
+bool valid_utf8(std::string_view s) noexcept {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = byte(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong below U+0800
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong below U+10000
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;  // continuation byte, C0, C1 or F5..FF
+    }
+    if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (size_t k = 2; k < n; ++k)
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+// C0 controls other than tab, and DEL: never part of a key file (CR only as part of CR LF).
+bool has_control_character(std::string_view s) noexcept {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7F) return true;
+  }
+  return false;
+}
 
 std::string compute_fingerprint(const key::secret_bytes& secret) {
   uint8_t fp[8];
@@ -99,41 +142,65 @@ key key::from_secret(const secret_bytes& secret) { return key(secret); }
 
 key key::load(const std::string& path) {
   std::string text = read_key_file(path);
-  // Parsed in place with string_views: the secret is never copied out of `text`.
-  std::string_view secret_hex, fingerprint;
-  bool saw_magic = false;
+  // Parsed in place with string_views: the secret is never copied out of `text` except
+  // into `s`. Messages name the line number and the problem only: a malformed line may
+  // hold the secret.
+  secret_bytes s{};
+  std::string_view fingerprint;
+  bool saw_magic = false, saw_secret = false, saw_fingerprint = false;
   int line_no = 0;
   std::string problem;
+  if (text.starts_with(utf8_bom))
+    problem = "line 1 starts with a UTF-8 byte order mark; save the file without one";
   for (size_t pos = 0; pos < text.size() && problem.empty();) {
     size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
+    const bool terminated = eol != std::string::npos;
+    if (!terminated) eol = text.size();
     std::string_view line(text.data() + pos, eol - pos);
     pos = eol + 1;
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line[0] == '#') continue;
-    // Messages name the line number and field only: the line may hold the secret.
-    if (!saw_magic) {
+    const std::string at = "line " + std::to_string(line_no);
+    // eol = LF / CR LF. A CR anywhere else (also at the end of an unterminated last
+    // line) is a control character.
+    if (terminated && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!valid_utf8(line)) {
+      problem = at + " is not valid UTF-8";
+    } else if (has_control_character(line)) {
+      problem = at + " contains a control character (only tab is allowed, in comments)";
+    } else if (line.empty() || line[0] == '#') {
+      continue;  // blank line or comment
+    } else if (line.find_first_not_of(" \t") == std::string_view::npos) {
+      problem = at + " holds only spaces or tabs (a blank line must be empty)";
+    } else if (line[line.find_first_not_of(" \t")] == '#') {
+      problem = at + " is an indented comment ('#' must be the first character)";
+    } else if (line.back() == ' ' || line.back() == '\t') {
+      problem = at + " ends in a space or tab";
+    } else if (!saw_magic) {
       if (line != magic_line)
-        problem = "line " + std::to_string(line_no) + " is not '" + std::string(magic_line) +
-                  "'; not a tracemark v1 key file";
+        problem = at + " is not '" + std::string(magic_line) + "'; not a tracemark v1 key file";
       saw_magic = true;
     } else if (line.starts_with("secret ")) {
-      if (!secret_hex.empty()) problem = "'secret' appears twice";
-      secret_hex = line.substr(7);
+      if (saw_secret)
+        problem = at + ": 'secret' appears twice";
+      else if (!detail::from_hex(line.substr(7), s.data(), s.size()))
+        problem = at + ": the secret is not " + std::to_string(2 * s.size()) + " hexadecimal digits";
+      saw_secret = true;
     } else if (line.starts_with("fingerprint ")) {
-      if (!fingerprint.empty()) problem = "'fingerprint' appears twice";
+      uint8_t fp[8];
       fingerprint = line.substr(12);
+      if (saw_fingerprint)
+        problem = at + ": 'fingerprint' appears twice";
+      else if (!fingerprint.starts_with("tmk1:") || !detail::from_hex(fingerprint.substr(5), fp, sizeof fp))
+        problem = at + ": the fingerprint is not 'tmk1:' and 16 hexadecimal digits";
+      saw_fingerprint = true;
     } else {
-      problem = "line " + std::to_string(line_no) + " is not a 'secret' or 'fingerprint' line";
+      problem = at + " is not a 'secret' or 'fingerprint' line (field name, one space, value)";
     }
   }
-  secret_bytes s{};
-  if (problem.empty() && !saw_magic) problem = "empty or truncated";
-  if (problem.empty() && (secret_hex.empty() || fingerprint.empty()))
-    problem = std::string("truncated (missing '") + (secret_hex.empty() ? "secret" : "fingerprint") + "' line)";
-  if (problem.empty() && !detail::from_hex(secret_hex, s.data(), s.size()))
-    problem = "secret is not " + std::to_string(2 * s.size()) + " hexadecimal digits";
+  if (problem.empty() && !saw_magic) problem = "empty or truncated (no '" + std::string(magic_line) + "' line)";
+  if (problem.empty() && (!saw_secret || !saw_fingerprint))
+    problem = std::string("truncated (missing '") + (saw_secret ? "fingerprint" : "secret") + "' line)";
+  // The fingerprint is public; its hex digits may be in either case.
   std::string fingerprint_text(fingerprint);
   for (char& c : fingerprint_text) c = (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c;
   OPENSSL_cleanse(text.data(), text.size());
