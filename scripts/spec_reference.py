@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Independent reference implementation of tracemark format v1 (docs/SPEC.md §1-§4).
+"""Independent reference implementation of tracemark format v1 (docs/SPEC.md §1-§4, §6.1-§6.2).
 
 Written from the text of docs/SPEC.md alone, without looking at lib/, so that any
 disagreement with the C++ library exposes a bug on one side or an ambiguity in
-the specification. Pure Python 3 standard library.
+the specification. Pure Python 3 standard library; p-values are computed exactly
+(integer arithmetic) and only then rounded.
 
 Running it (re)generates the known-answer vectors in data/spec-v1/*.json,
 deterministically: every secret and every test input is fixed or derived from
 SplitMix64 with fixed seeds; nothing comes from the OS's randomness. The layout
 of the files is documented in data/spec-v1/README.md.
 
-    python3 scripts/spec_reference.py            # write data/spec-v1/
-    python3 scripts/spec_reference.py --check    # verify the files are up to date
+    python3 scripts/spec_reference.py                    # write data/spec-v1/
+    python3 scripts/spec_reference.py --check            # verify the files (and the worked
+                                                         # examples in docs/SPEC.md) are up to date
+    python3 scripts/spec_reference.py worked-examples    # print SPEC §9 (Markdown)
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import hmac
 import json
 import math
 import os
+import re
 import struct
 import sys
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 MASK64 = (1 << 64) - 1
@@ -214,7 +219,7 @@ class Scheme:
                 raise ValueError("unigram has h = 0")
         elif not 1 <= h <= 16:
             raise ValueError("h must be in 1..16")
-        if not 1 <= vocab <= (1 << 32):
+        if not 1 <= vocab <= (1 << 31) - 1:
             raise ValueError("vocab out of range")
         self.scheme, self.h, self.gamma, self.vocab = scheme, h, gamma, vocab
         self.T = green_threshold(gamma)
@@ -246,6 +251,181 @@ class Scheme:
 
     def green(self, s: int, v: int) -> bool:
         return self.prf(s, v) < self.T
+
+
+def gamma_from_decimal(text: str) -> float:
+    """§4: a decimal gamma is the IEEE-754 double nearest to its exact value (ties to even).
+
+    Python's float() of a decimal string is correctly rounded, as C's strtod is."""
+    if not re.fullmatch(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?", text) or not re.search(r"[0-9]", text):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return float(text)
+
+
+# ---------------------------------------------------------------------------
+# §1 key file grammar
+# ---------------------------------------------------------------------------
+
+KEY_FILE_MAX_BYTES = 4096
+MAGIC = "tracemark-key 1"
+_HEX = "0123456789abcdefABCDEF"
+
+
+class KeyFileError(ValueError):
+    """A key file the §1 grammar rejects; `line` is the 1-based line at fault, or None."""
+
+    def __init__(self, why: str, line: int | None = None):
+        super().__init__(f"line {line}: {why}" if line is not None else why)
+        self.line = line
+
+
+def _is_hex(s: str, n: int) -> bool:
+    return len(s) == n and all(c in _HEX for c in s)
+
+
+def parse_key_file(data: bytes) -> bytes:
+    """§1: the 32-byte secret of a key file's content, or KeyFileError."""
+    if len(data) > KEY_FILE_MAX_BYTES:
+        raise KeyFileError("over 4096 bytes")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise KeyFileError("starts with a byte order mark", 1)
+    # Lines end in LF or CR LF; the last line may lack its terminator (then a CR is content).
+    raw = data.split(b"\n")
+    terminated = [True] * (len(raw) - 1) + [False]
+    if raw[-1] == b"":
+        raw, terminated = raw[:-1], terminated[:-1]
+    secret_hex = fp_text = None
+    saw_magic = False
+    for n, (b, term) in enumerate(zip(raw, terminated), start=1):
+        if term and b.endswith(b"\r"):
+            b = b[:-1]
+        try:
+            line = b.decode("utf-8", errors="strict")  # RFC 3629: no overlongs, surrogates
+        except UnicodeDecodeError:
+            raise KeyFileError("not UTF-8", n) from None
+        if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in line):
+            raise KeyFileError("control character", n)
+        if line == "" or line.startswith("#"):
+            continue
+        if line.strip(" \t") == "":
+            raise KeyFileError("only blanks", n)
+        if line.endswith((" ", "\t")):
+            raise KeyFileError("trailing blank", n)
+        if not saw_magic:
+            if line != MAGIC:
+                raise KeyFileError("not the format line", n)
+            saw_magic = True
+        elif line.startswith("secret "):
+            if secret_hex is not None:
+                raise KeyFileError("second secret line", n)
+            secret_hex = line[len("secret "):]
+            if not _is_hex(secret_hex, 64):
+                raise KeyFileError("secret is not 64 hex digits", n)
+        elif line.startswith("fingerprint "):
+            if fp_text is not None:
+                raise KeyFileError("second fingerprint line", n)
+            fp_text = line[len("fingerprint "):]
+            if not (fp_text.startswith("tmk1:") and _is_hex(fp_text[5:], 16)):
+                raise KeyFileError("fingerprint is not tmk1: and 16 hex digits", n)
+        else:
+            raise KeyFileError("not a field line", n)
+    if not saw_magic or secret_hex is None or fp_text is None:
+        raise KeyFileError("truncated")
+    secret = bytes.fromhex(secret_hex)
+    if "tmk1:" + fp_text[5:].lower() != fingerprint(secret):
+        raise KeyFileError("fingerprint does not match")
+    return secret
+
+
+# ---------------------------------------------------------------------------
+# §6.1-§6.2 detection
+# ---------------------------------------------------------------------------
+
+
+def score_tokens(sch: "Scheme", tokens: list[int], n_prompt: int, dedup: bool = True) -> list[dict]:
+    """§6.1: what happens at each position of x[0, n) whose first P tokens are a prompt."""
+    P = min(max(n_prompt, 0), len(tokens))
+    scored: dict[tuple[int, int], int] = {}  # (s, v) -> the position that scored it
+    out = []
+    for i, v in enumerate(tokens):
+        if i < P:
+            out.append({"i": i, "token": v, "mark": "prompt"})
+            continue
+        if i < sch.h:
+            out.append({"i": i, "token": v, "mark": "no_context"})
+            continue
+        ctx = tokens[i - sch.h:i]
+        s = sch.seed(ctx, v)
+        rec = {"i": i, "token": v, "context": ctx, "seed": s}
+        if dedup and (s, v) in scored:
+            rec.update(mark="repeat", repeat_of=scored[(s, v)])
+        else:
+            scored[(s, v)] = i
+            prf = sch.prf(s, v)
+            rec.update(prf=prf, mark="green" if prf < sch.T else "red")
+        out.append(rec)
+    return out
+
+
+def _log10_int(x: int) -> Decimal:
+    """log10 of a positive integer to about 60 significant digits."""
+    shift = max(0, x.bit_length() - 256)
+    with localcontext() as c:
+        c.prec = 70
+        return Decimal(x >> shift).log10() + shift * Decimal(2).log10()
+
+
+def tail_numerator(N: int, G: int, T: int) -> int:
+    """§6.2: P[Binomial(N, T/2^64) >= G] * 2^(64N), exact but for a rest below 2^-300 of it.
+
+    Terms A_j = C(N, j) T^j U^(N-j), U = 2^64 - T, by the exact integer recurrence
+    A_(j+1) = A_j (N-j) T / ((j+1) U)."""
+    if G <= 0:
+        return 1 << (64 * N)
+    if G > N:
+        return 0
+    U = (1 << 64) - T
+    if G << 64 > N * T:  # above the mean: terms fall from j = G on
+        term = math.comb(N, G) * T**G * U**(N - G)
+        total, j = term, G
+        while j < N:
+            term, r = divmod(term * (N - j) * T, (j + 1) * U)
+            assert r == 0
+            j += 1
+            total += term
+            # The rest (terms j+1..N, each below this one) is below term * (N - j).
+            if (term * (N - j)).bit_length() + 300 < total.bit_length():
+                break
+        return total
+    # At or below the mean: 1 - P[X <= G-1], summed exactly.
+    term, lower = U**N, 0
+    for j in range(G):
+        lower += term
+        term, r = divmod(term * (N - j) * T, (j + 1) * U)
+        assert r == 0
+    return (1 << (64 * N)) - lower
+
+
+def tail_log10(N: int, G: int, T: int) -> Decimal | None:
+    """§6.2: log10 p to about 50 significant digits; None for p = 0 (G > N)."""
+    num = tail_numerator(N, G, T)
+    if num == 0:
+        return None
+    if num == 1 << (64 * N):
+        return Decimal(0)
+    with localcontext() as c:
+        c.prec = 60
+        return +(_log10_int(num) - 64 * N * Decimal(2).log10())
+
+
+def z_score(N: int, G: int, T: int) -> float:
+    """§6.2: z = (G - N g) / sqrt((N g)(1 - g)) in IEEE double, g = T / 2^64; 0 when N = 0."""
+    if N == 0:
+        return 0.0
+    g = T / float(1 << 64)  # exact: T/2^64 is a double whenever T < 2^53 or its low bits are 0
+    assert Fraction(g) == Fraction(T, 1 << 64)
+    n = float(N)
+    return (float(G) - n * g) / math.sqrt(n * g * (1.0 - g))
 
 
 # ---------------------------------------------------------------------------
@@ -441,6 +621,19 @@ def build_vectors() -> dict[str, dict]:
         "description": "Sub-key derivation, seeds and green-list membership (SPEC §2-§4).",
         "configs": configs,
     }
+    files["key_files.json"] = {
+        "description": "Key files the §1 grammar accepts and rejects (SPEC §1).",
+        "secret": SECRETS["bytes-00-1f"].hex(),
+        "cases": _key_file_cases(),
+    }
+    files["tails.json"] = {
+        "description": "Exact binomial tails log10 P[Binomial(N, T/2^64) >= G] and z (SPEC §6.2).",
+        "cases": _tail_cases(),
+    }
+    files["worked_examples.json"] = {
+        "description": "The worked examples of SPEC §9, every number printed there.",
+        "examples": _worked_examples(),
+    }
     for f in files.values():
         f["format"] = "tracemark-spec-vectors 1"
         f["generator"] = "scripts/spec_reference.py"
@@ -478,6 +671,297 @@ def _hkdf_vectors() -> list[dict]:
 
 
 # ---------------------------------------------------------------------------
+# Key file grammar vectors (§1)
+# ---------------------------------------------------------------------------
+
+
+def _key_file_cases() -> list[dict]:
+    sec = SECRETS["bytes-00-1f"]
+    S, F = sec.hex(), fingerprint(sec)
+    comment = "# tracemark master key. Secret: keep mode 0600, never share or commit.\n"
+    body = f"{MAGIC}\nsecret {S}\nfingerprint {F}\n"
+    writer = (comment + body).encode()
+    u = lambda t: t.encode("utf-8")
+    pad = lambda text, size: b"#" + b"y" * (size - len(text) - 2) + b"\n" + text
+    ok = [
+        ("what tracemark keygen writes", writer),
+        ("no comment lines", u(body)),
+        ("CR LF line ends", u(body.replace("\n", "\r\n"))),
+        ("LF and CR LF mixed", u(f"{MAGIC}\r\nsecret {S}\nfingerprint {F}\r\n")),
+        ("no newline after the last line", u(body[:-1])),
+        ("fingerprint before secret", u(f"{MAGIC}\nfingerprint {F}\nsecret {S}\n")),
+        ("uppercase hexadecimal digits", u(f"{MAGIC}\nsecret {S.upper()}\nfingerprint tmk1:{F[5:].upper()}\n")),
+        ("blank and comment lines anywhere",
+         u(f"\n# a\n\n{MAGIC}\n\n# b\nsecret {S}\n#\n\nfingerprint {F}\n\n# end\n")),
+        ("UTF-8 in a comment", u("# clé 🔑 東京\n" + body)),
+        ("tab and trailing blanks in a comment", u("#\tnote \t \n" + body)),
+        ("U+0085 (a C1 control, valid UTF-8) in a comment", u("# \u0085\n" + body)),
+        ("exactly 4096 bytes", pad(writer, 4096)),
+    ]
+    bad = [
+        ("UTF-8 byte order mark at the start", b"\xef\xbb\xbf" + writer, 1),
+        ("byte order mark before a comment", b"\xef\xbb\xbf# key\n" + u(body), 1),
+        ("invalid UTF-8 in a comment: byte FF", b"# \xff\n" + u(body), 1),
+        ("invalid UTF-8 in a comment: overlong C0 AF", b"# \xc0\xaf\n" + u(body), 1),
+        ("invalid UTF-8 in a comment: surrogate ED A0 80", b"# \xed\xa0\x80\n" + u(body), 1),
+        ("invalid UTF-8 in a comment: truncated E2 82", b"# \xe2\x82\n" + u(body), 1),
+        ("invalid UTF-8 in a comment: above U+10FFFF", b"# \xf4\x90\x80\x80\n" + u(body), 1),
+        ("invalid UTF-8 in a comment after the fields", u(body) + b"# caf\xe9\n", 4),
+        ("NUL in a comment", b"# a\x00b\n" + u(body), 1),
+        ("DEL in a comment", b"# \x7f\n" + u(body), 1),
+        ("ESC in a comment", b"# \x1b[0m\n" + u(body), 1),
+        ("CR inside a comment", b"# a\rb\n" + u(body), 1),
+        ("CR CR LF", u(f"{MAGIC}\r\r\nsecret {S}\nfingerprint {F}\n"), 1),
+        ("CR at the end of the file without LF", u(body[:-1] + "\r"), 3),
+        ("trailing space after the format line", u(f"{MAGIC} \nsecret {S}\nfingerprint {F}\n"), 1),
+        ("trailing space after the secret", u(f"{MAGIC}\nsecret {S} \nfingerprint {F}\n"), 2),
+        ("trailing tab after the fingerprint", u(f"{MAGIC}\nsecret {S}\nfingerprint {F}\t\n"), 3),
+        ("a line of spaces", u(f"{MAGIC}\n  \nsecret {S}\nfingerprint {F}\n"), 2),
+        ("a line of one tab", u(f"\t\n{body}"), 1),
+        ("indented comment", u(f" # note\n{body}"), 1),
+        ("indented field", u(f"{MAGIC}\n secret {S}\nfingerprint {F}\n"), 2),
+        ("two spaces after the field name", u(f"{MAGIC}\nsecret  {S}\nfingerprint {F}\n"), 2),
+        ("tab after the field name", u(f"{MAGIC}\nsecret\t{S}\nfingerprint {F}\n"), 2),
+        ("'=' after the field name", u(f"{MAGIC}\nsecret={S}\nfingerprint {F}\n"), 2),
+        ("uppercase field name", u(f"{MAGIC}\nSecret {S}\nfingerprint {F}\n"), 2),
+        ("uppercase fingerprint prefix", u(f"{MAGIC}\nsecret {S}\nfingerprint TMK1:{F[5:]}\n"), 3),
+        ("uppercase format line", u(f"Tracemark-key 1\nsecret {S}\nfingerprint {F}\n"), 1),
+        ("format version 2", u(f"tracemark-key 2\nsecret {S}\nfingerprint {F}\n"), 1),
+        ("secret of 63 digits", u(f"{MAGIC}\nsecret {S[:63]}\nfingerprint {F}\n"), 2),
+        ("secret of 65 digits", u(f"{MAGIC}\nsecret {S}0\nfingerprint {F}\n"), 2),
+        ("secret with a non-hex digit", u(f"{MAGIC}\nsecret {S[:10]}g{S[11:]}\nfingerprint {F}\n"), 2),
+        ("fingerprint of 15 digits", u(f"{MAGIC}\nsecret {S}\nfingerprint {F[:-1]}\n"), 3),
+        ("fingerprint of 17 digits", u(f"{MAGIC}\nsecret {S}\nfingerprint {F}0\n"), 3),
+        ("fingerprint without its prefix", u(f"{MAGIC}\nsecret {S}\nfingerprint {F[5:]}\n"), 3),
+        ("secret twice", u(f"{MAGIC}\nsecret {S}\nsecret {S}\nfingerprint {F}\n"), 3),
+        ("fingerprint twice", u(f"{MAGIC}\nsecret {S}\nfingerprint {F}\nfingerprint {F}\n"), 4),
+        ("format line twice", u(f"{MAGIC}\n{MAGIC}\nsecret {S}\nfingerprint {F}\n"), 2),
+        ("field before the format line", u(f"secret {S}\n{MAGIC}\nfingerprint {F}\n"), 1),
+        ("unknown field", u(body + "comment hello\n"), 4),
+        ("empty file", b"", None),
+        ("only comments", b"# nothing here\n", None),
+        ("only the format line", u(MAGIC + "\n"), None),
+        ("no fingerprint line", u(f"{MAGIC}\nsecret {S}\n"), None),
+        ("no secret line", u(f"{MAGIC}\nfingerprint {F}\n"), None),
+        ("fingerprint of another secret", u(f"{MAGIC}\nsecret {S}\nfingerprint {fingerprint(bytes(32))}\n"), None),
+        ("4097 bytes", pad(writer, 4097), None),
+    ]
+    cases = []
+    for name, data in ok:
+        assert parse_key_file(data) == sec, name
+        cases.append({"name": name, "accept": True, "error_line": None, "bytes": data.hex()})
+    for name, data, line in bad:
+        try:
+            parse_key_file(data)
+        except KeyFileError as e:
+            assert e.line == line, (name, e, line)
+        else:
+            raise AssertionError(f"accepted: {name}")
+        cases.append({"name": name, "accept": False, "error_line": line, "bytes": data.hex()})
+    return cases
+
+
+# ---------------------------------------------------------------------------
+# Exact tails (§6.2)
+# ---------------------------------------------------------------------------
+
+# (N, G, gamma as a decimal string): both sides of the mean, both sides of n = 4096,
+# p below 1e-250 and below the double range, gamma whose T/2^64 is not gamma.
+TAIL_CASES = [
+    (0, 0, "0.25"), (10, 0, "0.25"), (10, 3, "0.25"), (10, 10, "0.25"), (1, 1, "0.9"),
+    (50, 20, "0.25"), (200, 40, "0.25"), (200, 80, "0.25"), (1000, 250, "0.25"),
+    (1000, 300, "0.25"), (3000, 1000, "0.25"), (2000, 2000, "0.25"), (4096, 1100, "0.25"),
+    (4096, 2048, "0.5"), (4096, 3000, "0.7"), (4097, 1100, "0.25"), (5000, 1200, "0.25"),
+    (5000, 1400, "0.25"), (3000, 2500, "0.5"), (1000, 1, "0.001"), (1000, 5, "0.001"),
+    (300, 3, "0.0001"), (40000, 9, "0.0001"), (100, 85, "0.9"), (100, 95, "0.9"),
+    (60, 30, "0.3333333333333333"), (500, 100, "0.123456789012345678"),
+    (20000, 5600, "0.25"), (20000, 7100, "0.25"), (20000, 7800, "0.25"), (20000, 15000, "0.5"),
+    (8000, 8000, "0.25"),
+]
+
+
+def _tail_cases() -> list[dict]:
+    out = []
+    for N, G, gtext in TAIL_CASES:
+        gamma = gamma_from_decimal(gtext)
+        T = green_threshold(gamma)
+        lp = tail_log10(N, G, T)
+        out.append({"n_scored": N, "n_green": G, "gamma": gtext, "gamma_hex": gamma.hex(), "T": str(T),
+                    "log10_p": _sig(lp, 20), "z": z_score(N, G, T)})
+    return out
+
+
+def _sig(x: Decimal, digits: int) -> str:
+    """x to `digits` significant digits, plain decimal notation when short enough."""
+    if x == 0:
+        return "0"
+    with localcontext() as c:
+        c.prec = digits
+        y = +x
+    t = f"{y:.{digits}g}" if abs(y.adjusted()) < 12 else f"{y:.{digits - 1}e}"
+    return t
+
+
+# ---------------------------------------------------------------------------
+# Worked examples (§9)
+# ---------------------------------------------------------------------------
+
+# One per scheme family: (title, scheme, h, gamma as given, V, account, tokens, P).
+WORKED_EXAMPLES = [
+    ("kgw-lefthash", "kgw-lefthash", 2, "0.25", 32000, "",
+     [464, 3290, 318, 257, 1332, 318, 257, 1332], 0),
+    ("kgw-selfhash", "kgw-selfhash", 1, "0.5", 32000, "alice",
+     [1576, 29871, 3290, 29871, 3290, 1576, 29871, 3290], 0),
+    ("kgw-minhash", "kgw-minhash", 2, "0.25", 32000, "",
+     [5012, 318, 1332, 7001, 318, 5012, 1332, 9999], 0),
+    ("unigram", "unigram", 0, "0.1", 32000, "",
+     [42, 1000, 42, 7, 1000, 42, 8, 9], 1),
+]
+
+
+def h16(x: int) -> str:
+    """A 64-bit value as 16 lowercase hex digits, most significant first (as hex16(T))."""
+    return f"{x:016x}"
+
+
+def _worked_examples() -> list[dict]:
+    sec = SECRETS["bytes-00-1f"]
+    out = []
+    for title, scheme, h, gtext, V, account, tokens, P in WORKED_EXAMPLES:
+        gamma = gamma_from_decimal(gtext)
+        acc = account.encode("utf-8")
+        sch = Scheme(sec, scheme, h, gamma, V, acc)
+        rows = score_tokens(sch, tokens, P)
+        positions = []
+        first_inputs = None
+        for r in rows:
+            p = {"i": r["i"], "token": r["token"], "mark": r["mark"]}
+            if "seed" in r:
+                p["context"] = r["context"]
+                if scheme == "kgw-minhash":
+                    p["context_hashes_hex16"] = [h16(siphash24(*sch.k_ctx, le32(c))) for c in r["context"]]
+                p["seed_hex16"] = h16(r["seed"])
+            if "prf" in r:
+                p["prf_hex16"] = h16(r["prf"])
+                if first_inputs is None:
+                    if scheme in ("kgw-lefthash", "kgw-selfhash"):
+                        seed_in = b"".join(le32(c) for c in r["context"])
+                        if scheme == "kgw-selfhash":
+                            seed_in += le32(r["token"])
+                        seed_in_hex = seed_in.hex()
+                    else:
+                        seed_in_hex = None
+                    first_inputs = {"i": r["i"], "seed_input": seed_in_hex,
+                                    "prf_input": (le64(r["seed"]) + le32(r["token"])).hex()}
+            if "repeat_of" in r:
+                p["repeat_of"] = r["repeat_of"]
+            positions.append(p)
+        N = sum(r["mark"] in ("green", "red") for r in rows)
+        G = sum(r["mark"] == "green" for r in rows)
+        lp = tail_log10(N, G, sch.T)
+        z = z_score(N, G, sch.T)
+        with localcontext() as c:
+            c.prec = 40
+            p_value = Decimal(10) ** lp
+        out.append({
+            "title": title, "secret": sec.hex(), "scheme": scheme, "h": h, "gamma": gtext,
+            "gamma_hex": gamma.hex(), "vocab": V, "account": account, "account_hex": acc.hex(),
+            "T": str(sch.T), "T_hex16": h16(sch.T), "info": sch.info.decode("utf-8"), "okm": sch.okm.hex(),
+            "k_ctx_hex16": [h16(sch.k_ctx[0]), h16(sch.k_ctx[1])],
+            "k_green_hex16": [h16(sch.k_green[0]), h16(sch.k_green[1])],
+            "tokens": tokens, "n_prompt": P, "dedup": True,
+            "first_inputs": first_inputs, "positions": positions,
+            "n_scored": N, "n_green": G,
+            "n_repeat": sum(r["mark"] == "repeat" for r in rows),
+            "n_no_context": sum(r["mark"] == "no_context" for r in rows),
+            "gamma_eff": _sig(Decimal(sch.T) / Decimal(1 << 64), 25),
+            "z": z, "z_text": f"{z:.12g}",
+            "log10_p": _sig(lp, 20), "log10_p_text": _sig(lp, 12), "p_text": _sig(p_value, 10),
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Markdown of the worked examples (docs/SPEC.md §9)
+# ---------------------------------------------------------------------------
+
+WORKED_BEGIN = "<!-- worked examples: generated by `python3 scripts/spec_reference.py worked-examples`; do not edit by hand -->"
+WORKED_END = "<!-- end of generated worked examples -->"
+
+_SEED_RULE = {
+    "kgw-lefthash": "s = SipHash(K_ctx, LE32(c_0) || LE32(c_1))",
+    "kgw-selfhash": "s = SipHash(K_ctx, LE32(c_0) || LE32(v))",
+    "kgw-minhash": "s = min(SipHash(K_ctx, LE32(c_0)), SipHash(K_ctx, LE32(c_1)))",
+    "unigram": "s = 0",
+}
+
+
+def _mark_text(p: dict) -> str:
+    m = p["mark"]
+    if m == "repeat":
+        return f"skipped: `repeat` of i = {p['repeat_of']}"
+    if m in ("prompt", "no_context"):
+        return f"skipped: `{m}`"
+    return "**green**" if m == "green" else "red"
+
+
+def render_worked_examples(examples: list[dict]) -> str:
+    out = [WORKED_BEGIN, ""]
+    for k, e in enumerate(examples, start=1):
+        acc = f'`"{e["account"]}"` ({len(e["account_hex"]) // 2} bytes)' if e["account"] else "empty"
+        out.append(f"### 9.{k} {e['title']} (h = {e['h']})")
+        out.append("")
+        out.append(f"Secret `{e['secret']}` (`tmk1:{fingerprint(bytes.fromhex(e['secret']))[5:]}`), "
+                   f"scheme `{e['scheme']}`, h = {e['h']}, gamma given as `{e['gamma']}` "
+                   f"(the double `{e['gamma_hex']}`), V = {e['vocab']}, account {acc}, "
+                   f"P = {e['n_prompt']} prompt token{'s' if e['n_prompt'] != 1 else ''}, deduplication on.")
+        out.append("")
+        out.append("```")
+        out.append(f"T       = floor(gamma * 2^64) = {e['T']} = 0x{e['T_hex16']}")
+        out.append(f"info    = \"{e['info']}\"")
+        out.append(f"OKM     = {e['okm'][:32]}")
+        out.append(f"          {e['okm'][32:]}")
+        out.append(f"K_ctx   = (k0 = 0x{e['k_ctx_hex16'][0]}, k1 = 0x{e['k_ctx_hex16'][1]})")
+        out.append(f"K_green = (k0 = 0x{e['k_green_hex16'][0]}, k1 = 0x{e['k_green_hex16'][1]})")
+        fi = e["first_inputs"]
+        out.append(f"seed    : {_SEED_RULE[e['scheme']]}")
+        if fi["seed_input"] is not None:
+            out.append(f"          at i = {fi['i']} the SipHash input is {fi['seed_input']}")
+        out.append(f"PRF     : SipHash(K_green, LE64(s) || LE32(v)) < T ?")
+        out.append(f"          at i = {fi['i']} the SipHash input is {fi['prf_input']}")
+        out.append("```")
+        out.append("")
+        ctx_head = f"context x[i-{e['h']}, i)" if e["h"] else "context"
+        seed_head = "SipHash(K_ctx, LE32(c_j)); seed s" if e["scheme"] == "kgw-minhash" else "seed s"
+        out.append(f"| i | x_i | {ctx_head} | {seed_head} | PRF(s, x_i) | result |")
+        out.append("|---|---|---|---|---|---|")
+        for p in e["positions"]:
+            ctx = ", ".join(str(c) for c in p["context"]) if "context" in p else "-"
+            if e["h"] == 0 and "context" in p:
+                ctx = "(none)"
+            if "seed_hex16" in p:
+                seed = f"`{p['seed_hex16']}`"
+                if "context_hashes_hex16" in p:
+                    seed = " ".join(f"`{x}`" for x in p["context_hashes_hex16"]) + f" -> `{p['seed_hex16']}`"
+            else:
+                seed = "-"
+            prf = f"`{p['prf_hex16']}`" if "prf_hex16" in p else "-"
+            out.append(f"| {p['i']} | {p['token']} | {ctx} | {seed} | {prf} | {_mark_text(p)} |")
+        out.append("")
+        out.append("```")
+        out.append(f"N = {e['n_scored']} scored, G = {e['n_green']} green "
+                   f"({e['n_repeat']} repeat, {e['n_no_context']} no_context, {e['n_prompt']} prompt)")
+        out.append(f"gamma_eff = T / 2^64 = {e['gamma_eff']}")
+        out.append(f"z         = {e['z_text']}")
+        out.append(f"log10 p   = {e['log10_p_text']}")
+        out.append(f"p         = {e['p_text']}")
+        out.append("```")
+        out.append("")
+    out.append(WORKED_END)
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------
 # Output: stable, diff-friendly JSON (one case per line).
 # ---------------------------------------------------------------------------
 
@@ -509,6 +993,9 @@ def main(argv: list[str]) -> int:
     outdir = os.path.join(root, "data", "spec-v1")
     check = "--check" in argv
     files = build_vectors()
+    if "worked-examples" in argv:
+        sys.stdout.write(render_worked_examples(files["worked_examples.json"]["examples"]))
+        return 0
     stale = []
     for name, content in files.items():
         text = _dump(content) + "\n"
@@ -526,10 +1013,14 @@ def main(argv: list[str]) -> int:
             with open(path, "w", encoding="utf-8", newline="\n") as f:
                 f.write(text)
     if check:
+        # The worked examples printed in the spec are exactly the generated ones.
+        with open(os.path.join(root, "docs", "SPEC.md"), encoding="utf-8") as f:
+            if render_worked_examples(files["worked_examples.json"]["examples"]) not in f.read():
+                stale.append("docs/SPEC.md §9 (worked examples)")
         if stale:
             print("stale or missing:", ", ".join(stale), file=sys.stderr)
             return 1
-        print("data/spec-v1 is up to date")
+        print("data/spec-v1 and the worked examples of docs/SPEC.md are up to date")
     return 0
 
 

@@ -1,4 +1,4 @@
-// Known-answer vectors of format v1 (docs/SPEC.md §1-§4), produced by the
+// Known-answer vectors of format v1 (docs/SPEC.md §1-§4, §6.2, §9), produced by the
 // independent Python implementation scripts/spec_reference.py, checked against
 // the C++ library. Layout of the files: data/spec-v1/README.md.
 #include <doctest/doctest.h>
@@ -351,4 +351,292 @@ TEST_CASE("spec vectors: sub-keys, seeds and green lists of every scheme (SPEC �
   CHECK(empty_acc);
   CHECK(ascii_acc);
   CHECK(utf8_acc);
+}
+
+// ---------------------------------------------------------------------------
+// §1 key-file grammar, §6.2 exact tails and the worked examples of §9.
+//
+// The library calls these tests make go through the few adapters below, so that a
+// change of the library's API touches them in one place.
+
+namespace {
+
+tracemark::scheme_config make_config(const std::string& scheme, int32_t h, double gamma, int32_t vocab,
+                                     const std::string& account) {
+  tracemark::scheme_config cfg;
+  cfg.kind = tracemark::parse_scheme_kind(scheme);
+  cfg.context_width = h;
+  cfg.gamma = gamma;
+  cfg.vocab_size = vocab;
+  cfg.account = account;
+  return cfg;
+}
+
+double lib_log10_tail(int64_t n_green, int64_t n_scored, double gamma) {
+  return tracemark::binomial_log10_sf(n_green, n_scored, gamma);
+}
+
+double lib_z(int64_t n_green, int64_t n_scored, double gamma) {
+  return tracemark::green_z_score(n_green, n_scored, gamma);
+}
+
+struct lib_detection {
+  int64_t n_scored, n_green, n_repeat, n_prompt, n_no_context;
+  double gamma, z, log10_p;
+  std::vector<std::string> marks;  // "green", "red", "repeat", "prompt", "no_context"
+};
+
+lib_detection lib_detect(const tracemark::scheme& sch, const std::vector<int32_t>& tokens, int64_t n_prompt) {
+  tracemark::detect_options opt;
+  opt.dedup = true;
+  opt.keep_trace = true;
+  opt.min_window = 0;
+  const tracemark::detection d = tracemark::detector(sch, opt).score(tokens, n_prompt);
+  lib_detection r{d.n_scored, d.n_green, d.n_repeat, d.n_prompt, d.n_no_context, d.gamma, d.z, d.log10_p, {}};
+  for (const tracemark::token_mark m : d.trace) {
+    switch (m) {
+      case tracemark::token_mark::green: r.marks.emplace_back("green"); break;
+      case tracemark::token_mark::red: r.marks.emplace_back("red"); break;
+      case tracemark::token_mark::repeat: r.marks.emplace_back("repeat"); break;
+      case tracemark::token_mark::prompt: r.marks.emplace_back("prompt"); break;
+      case tracemark::token_mark::no_context: r.marks.emplace_back("no_context"); break;
+    }
+  }
+  return r;
+}
+
+// The accuracy SPEC §6.2 states for tracemark's log10 p: within 1e-10 * max(1, |log10 p|)
+// of the exact value (a conforming re-implementation: 1e-9 * max(1, |log10 p|)).
+constexpr double lib_log10_p_tolerance = 1e-10;
+
+bool log10_p_close(double got, double exact, double tolerance) {
+  return std::fabs(got - exact) <= tolerance * std::max(1.0, std::fabs(exact));
+}
+
+uint64_t hex16(const json& j) {
+  const std::string s = j.get<std::string>();
+  REQUIRE_MESSAGE(s.size() == 16, "not 16 hex digits: " << s);
+  uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  REQUIRE((ec == std::errc{} && p == s.data() + s.size()));
+  return v;
+}
+
+std::string hex16_of(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+double decimal(const json& j) {
+  const std::string s = j.get<std::string>();
+  char* end = nullptr;
+  const double d = std::strtod(s.c_str(), &end);
+  REQUIRE_MESSAGE(end == s.c_str() + s.size(), "not a decimal number: " << s);
+  return d;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot read " << path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("spec vectors: key files accepted and refused by the grammar (SPEC §1)") {
+  const json j = load_vectors("key_files.json");
+  const auto secret = secret_of(j.at("secret"));
+  char tmpl[] = "/tmp/tracemark-spec-keys-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  size_t n_accept = 0, n_refuse = 0, i = 0;
+  for (const auto& c : j.at("cases")) {
+    const std::string name = c.at("name").get<std::string>();
+    CAPTURE(name);
+    const auto content = bytes(c.at("bytes").get<std::string>());
+    const std::string path = dir + "/case-" + std::to_string(i++) + ".key";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+    ::close(fd);
+    if (c.at("accept").get<bool>()) {
+      try {
+        CHECK(tracemark::key::load(path).secret() == secret);
+      } catch (const tracemark::error& e) {
+        FAIL_CHECK("refused: " << e.what());
+      }
+      ++n_accept;
+    } else {
+      try {
+        (void)tracemark::key::load(path);
+        FAIL_CHECK("accepted");
+      } catch (const tracemark::error& e) {
+        CHECK(e.code() == tracemark::errc::key_corrupt);
+        const std::string msg = e.what();
+        CHECK_MESSAGE(msg.find(path) != std::string::npos, msg);
+        if (!c.at("error_line").is_null()) {
+          const std::string at = "line " + std::to_string(c.at("error_line").get<int>());
+          const size_t p = msg.find(at);
+          CHECK_MESSAGE((p != std::string::npos && (p + at.size() == msg.size() || !std::isdigit(static_cast<unsigned char>(msg[p + at.size()])))),
+                        "expected '" << at << "' in: " << msg);
+        }
+      }
+      ++n_refuse;
+    }
+    ::unlink(path.c_str());
+  }
+  ::rmdir(dir.c_str());
+  REQUIRE(n_accept >= 10);
+  REQUIRE(n_refuse >= 40);
+}
+
+TEST_CASE("spec vectors: exact binomial tails and z (SPEC §6.2)") {
+  const json j = load_vectors("tails.json");
+  counter checks;
+  for (const auto& c : j.at("cases")) {
+    const int64_t n = c.at("n_scored").get<int64_t>(), g = c.at("n_green").get<int64_t>();
+    // The decimal gamma becomes the nearest double (strtod), as SPEC §4 says.
+    const double gamma = decimal(c.at("gamma"));
+    REQUIRE(gamma == parse_hex_double(c.at("gamma_hex").get<std::string>()));
+    const uint64_t t = tracemark::green_threshold_for(gamma);
+    REQUIRE(t == u64(c.at("T")));
+    const double gamma_eff = std::ldexp(static_cast<double>(t), -64);
+    REQUIRE(static_cast<long double>(gamma_eff) == std::ldexp(static_cast<long double>(t), -64));  // exact
+    CAPTURE(n);
+    CAPTURE(g);
+    CAPTURE(c.at("gamma").get<std::string>());
+    const double exact = decimal(c.at("log10_p"));
+    const double got = lib_log10_tail(g, n, gamma_eff);
+    CHECK_MESSAGE(log10_p_close(got, exact, lib_log10_p_tolerance),
+                  "log10 p " << got << " vs exact " << c.at("log10_p").get<std::string>());
+    const double z = c.at("z").get<double>();
+    CHECK(lib_z(g, n, gamma_eff) == doctest::Approx(z).epsilon(1e-12).scale(1.0));
+    ++checks;
+  }
+  REQUIRE(checks.n >= 25);
+}
+
+TEST_CASE("spec vectors: the worked examples of SPEC §9, recomputed, and printed in the spec") {
+  const json j = load_vectors("worked_examples.json");
+  const std::string spec = read_text(std::string(TRACEMARK_SOURCE_DIR) + "/docs/SPEC.md");
+  // Every number shown in the spec must be there verbatim.
+  const auto in_spec = [&](const std::string& s) {
+    CHECK_MESSAGE(spec.find(s) != std::string::npos, "docs/SPEC.md does not show " << s);
+  };
+  std::vector<std::string> families;
+  for (const auto& e : j.at("examples")) {
+    const std::string scheme_name = e.at("scheme").get<std::string>();
+    CAPTURE(scheme_name);
+    families.push_back(scheme_name);
+    const double gamma = decimal(e.at("gamma"));
+    REQUIRE(gamma == parse_hex_double(e.at("gamma_hex").get<std::string>()));
+    const auto account = bytes(e.at("account_hex").get<std::string>());
+    const auto cfg = make_config(scheme_name, e.at("h").get<int32_t>(), gamma, e.at("vocab").get<int32_t>(),
+                                 std::string(account.begin(), account.end()));
+    const auto master = tracemark::key::from_secret(secret_of(e.at("secret")));
+    const tracemark::scheme sch(master, cfg);
+
+    // secret -> T -> info -> OKM -> sub-keys.
+    const uint64_t t = sch.green_threshold();
+    CHECK(t == u64(e.at("T")));
+    CHECK(hex16_of(t) == e.at("T_hex16").get<std::string>());
+    CHECK(sch.derivation_info() == e.at("info").get<std::string>());
+    uint8_t okm[32];
+    tracemark::detail::hkdf_sha256(master.secret().data(), master.secret().size(), "tracemark/v1",
+                                   sch.derivation_info(), okm, sizeof okm);
+    CHECK(hex(okm, sizeof okm) == e.at("okm").get<std::string>());
+    const auto& k = sch.keys();
+    CHECK(k.context_k0 == hex16(e.at("k_ctx_hex16").at(0)));
+    CHECK(k.context_k1 == hex16(e.at("k_ctx_hex16").at(1)));
+    CHECK(k.green_k0 == hex16(e.at("k_green_hex16").at(0)));
+    CHECK(k.green_k1 == hex16(e.at("k_green_hex16").at(1)));
+    const tracemark::detail::siphash_key k_ctx{k.context_k0, k.context_k1}, k_green{k.green_k0, k.green_k1};
+
+    // Per position: seed, PRF, green bit or skip reason.
+    const auto tokens = e.at("tokens").get<std::vector<int32_t>>();
+    const int64_t n_prompt = e.at("n_prompt").get<int64_t>();
+    const lib_detection d = lib_detect(sch, tokens, n_prompt);
+    REQUIRE(d.marks.size() == tokens.size());
+    REQUIRE(e.at("positions").size() == tokens.size());
+    for (const auto& p : e.at("positions")) {
+      const auto i = p.at("i").get<size_t>();
+      CAPTURE(i);
+      const int32_t token = p.at("token").get<int32_t>();
+      CHECK(token == tokens[i]);
+      const std::string mark = p.at("mark").get<std::string>();
+      CHECK(d.marks[i] == mark);
+      if (!p.contains("seed_hex16")) continue;
+      const auto ctx = p.at("context").get<std::vector<int32_t>>();
+      REQUIRE(ctx.size() == static_cast<size_t>(cfg.context_width));
+      CHECK(std::equal(ctx.begin(), ctx.end(), tokens.begin() + static_cast<std::ptrdiff_t>(i - ctx.size())));
+      const uint64_t seed = hex16(p.at("seed_hex16"));
+      CHECK(sch.seed(ctx.data(), token) == seed);
+      in_spec(p.at("seed_hex16").get<std::string>());
+      if (p.contains("context_hashes_hex16")) {
+        for (size_t c = 0; c < ctx.size(); ++c) {
+          const auto w = static_cast<uint32_t>(ctx[c]);
+          CHECK(tracemark::detail::siphash24_words(k_ctx, &w, 1) == hex16(p.at("context_hashes_hex16").at(c)));
+          in_spec(p.at("context_hashes_hex16").at(c).get<std::string>());
+        }
+      }
+      if (p.contains("prf_hex16")) {
+        uint8_t msg[12];
+        for (int b = 0; b < 8; ++b) msg[b] = static_cast<uint8_t>(seed >> (8 * b));
+        for (int b = 0; b < 4; ++b) msg[8 + b] = static_cast<uint8_t>(static_cast<uint32_t>(token) >> (8 * b));
+        const uint64_t prf = tracemark::detail::siphash24(k_green, msg, sizeof msg);
+        CHECK(prf == hex16(p.at("prf_hex16")));
+        CHECK((prf < t) == (mark == "green"));
+        CHECK(sch.green(seed, token) == (mark == "green"));
+        in_spec(p.at("prf_hex16").get<std::string>());
+      } else {
+        CHECK(mark == "repeat");
+      }
+    }
+
+    // The SipHash inputs of the first scored position, as bytes.
+    const json& fi = e.at("first_inputs");
+    const auto fi_pos = fi.at("i").get<size_t>();
+    if (!fi.at("seed_input").is_null()) {
+      const auto in = bytes(fi.at("seed_input").get<std::string>());
+      CHECK(tracemark::detail::siphash24(k_ctx, in.data(), in.size()) ==
+            hex16(e.at("positions").at(fi_pos).at("seed_hex16")));
+      in_spec(fi.at("seed_input").get<std::string>());
+    }
+    const auto prf_in = bytes(fi.at("prf_input").get<std::string>());
+    CHECK(tracemark::detail::siphash24(k_green, prf_in.data(), prf_in.size()) ==
+          hex16(e.at("positions").at(fi_pos).at("prf_hex16")));
+    in_spec(fi.at("prf_input").get<std::string>());
+
+    // N, G, gamma_eff, z, log10 p.
+    CHECK(d.n_scored == e.at("n_scored").get<int64_t>());
+    CHECK(d.n_green == e.at("n_green").get<int64_t>());
+    CHECK(d.n_repeat == e.at("n_repeat").get<int64_t>());
+    CHECK(d.n_no_context == e.at("n_no_context").get<int64_t>());
+    CHECK(d.n_prompt == n_prompt);
+    CHECK(d.gamma == std::ldexp(static_cast<double>(t), -64));
+    CHECK(d.gamma == doctest::Approx(decimal(e.at("gamma_eff"))).epsilon(1e-15));
+    CHECK(d.z == doctest::Approx(e.at("z").get<double>()).epsilon(1e-12).scale(1.0));
+    CHECK(d.z == doctest::Approx(decimal(e.at("z_text"))).epsilon(1e-11).scale(1.0));
+    const double exact = decimal(e.at("log10_p"));
+    CHECK(log10_p_close(d.log10_p, exact, lib_log10_p_tolerance));
+    CHECK(log10_p_close(decimal(e.at("log10_p_text")), exact, 1e-11));
+    CHECK(std::pow(10.0, d.log10_p) == doctest::Approx(decimal(e.at("p_text"))).epsilon(1e-9));
+
+    // What the spec prints.
+    in_spec(e.at("secret").get<std::string>());
+    in_spec("\"" + e.at("info").get<std::string>() + "\"");
+    in_spec(e.at("T").get<std::string>() + " = 0x" + e.at("T_hex16").get<std::string>());
+    const std::string okm_hex = e.at("okm").get<std::string>();
+    in_spec(okm_hex.substr(0, 32));
+    in_spec(okm_hex.substr(32));
+    for (const char* f : {"k_ctx_hex16", "k_green_hex16"})
+      for (const auto& v : e.at(f)) in_spec("0x" + v.get<std::string>());
+    for (const char* f : {"gamma_eff", "z_text", "log10_p_text", "p_text"})
+      in_spec("= " + e.at(f).get<std::string>() + "\n");
+  }
+  for (const char* s : {"kgw-lefthash", "kgw-selfhash", "kgw-minhash", "unigram"})
+    CHECK(std::find(families.begin(), families.end(), s) != families.end());
 }
