@@ -1,4 +1,4 @@
-# Fuzzing the document reader of `tracemark detect` (tools/tracemark/input_reader.cpp).
+# Fuzzing the document reader of `tracemark detect` (tools/tracemark/detect/input_reader.cpp).
 #
 # * Always (any compiler): fuzz_input_reader_replay runs the fuzz target over the seed
 #   corpus tests/fuzz/corpus/ as a plain ctest, so CI exercises it.
@@ -7,7 +7,7 @@
 #   Run: build-fuzz/tests/fuzz_input_reader -max_total_time=600 tests/fuzz/corpus
 option(TRACEMARK_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 
-set(_tracemark_reader_src ${PROJECT_SOURCE_DIR}/tools/tracemark/input_reader.cpp)
+set(_tracemark_reader_src ${PROJECT_SOURCE_DIR}/tools/tracemark/detect/input_reader.cpp)
 if(EXISTS ${_tracemark_reader_src})
   find_package(nlohmann_json 3 REQUIRED)
 

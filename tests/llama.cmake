@@ -89,7 +89,7 @@ if(TRACEMARK_WITH_LLAMA)
       set(_tracemark_chromium /usr/bin/chromium)
     endif()
     add_executable(test_audit_report ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_audit_report.cpp
-                                     ${PROJECT_SOURCE_DIR}/tools/tracemark/audit_report.cpp)
+                                     ${PROJECT_SOURCE_DIR}/tools/tracemark/audit/audit_report.cpp)
     target_link_libraries(test_audit_report PRIVATE tracemark::tracemark tracemark_test_main OpenSSL::Crypto
       PNG::PNG nlohmann_json::nlohmann_json)
     target_include_directories(test_audit_report PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}

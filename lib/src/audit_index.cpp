@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "hex.h"
 #include "tracemark/audit.h"
 #include "tracemark/error.h"
 
@@ -18,15 +19,7 @@ constexpr std::string_view k_magic = "tracemark-index 1";
 constexpr size_t k_max_header = 1 << 16;
 
 std::string to_hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (const char ch : bytes) {
-    const auto c = static_cast<unsigned char>(ch);
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
+  return detail::to_hex(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
 
 std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
@@ -48,7 +41,7 @@ void context_index::add_marked(const scheme& s, std::span<const int32_t> tokens,
     throw error(errc::invalid_argument, "context_index::add_marked: the scheme differs from the index's");
   const int64_t h = s.context_width();
   const int64_t n = static_cast<int64_t>(tokens.size());
-  for (int64_t i = std::max<int64_t>(n_prompt, h); i < n; ++i) add_id(context_id(s, tokens.data() + (i - h)));
+  for (int64_t i = std::max<int64_t>(n_prompt, h); i < n; ++i) add_id(s.context_id(tokens.data() + (i - h)));
 }
 
 void context_index::finalize() {

@@ -1,5 +1,7 @@
 // Definitions behind the opaque C handles, for adapters in other targets (tracemark::llama).
 #pragma once
+#include <string>
+
 #include "tracemark/key.h"
 #include "tracemark/tracemark.h"
 #include "tracemark/watermarker.h"
@@ -9,6 +11,7 @@ struct tmk_key {
 };
 struct tmk_watermarker {
   tracemark::watermarker wm;
+  std::string key_fingerprint;  // for records
 };
 struct tmk_state {
   tracemark::sequence_state s;

@@ -2,101 +2,142 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "score_loop.h"
-#include "tracemark/binomial.h"
 #include "tracemark/error.h"
+#include "tuple_owner_table.h"
 
 namespace tracemark {
+namespace {
 
-corpus_accumulator::corpus_accumulator(const scheme& s, corpus_options options)
-    : scheme_(s), options_(options), seen_(1 << 16) {}
+// score_tokens' set interface over the corpus table: new tuples are owned by one entry.
+struct owner_inserter {
+  detail::tuple_owner_table& table;
+  uint32_t owner;
+  bool insert(uint64_t seed, int32_t token) { return table.insert(seed, token, owner); }
+  void prefetch(uint64_t seed, int32_t token) const noexcept { table.prefetch(seed, token); }
+};
+
+}  // namespace
+
+corpus_accumulator::corpus_accumulator(scheme s, corpus_options options)
+    : scheme_(std::move(s)), options_(options) {
+  if (options_.dedup) seen_ = std::make_unique<detail::tuple_owner_table>();
+}
+
+corpus_accumulator::~corpus_accumulator() = default;
+corpus_accumulator::corpus_accumulator(corpus_accumulator&&) noexcept = default;
+corpus_accumulator& corpus_accumulator::operator=(corpus_accumulator&&) noexcept = default;
+
+size_t corpus_accumulator::dedup_bytes() const noexcept { return seen_ ? seen_->capacity_bytes() : 0; }
+
+void corpus_accumulator::score_into(std::span<const int32_t> tokens, int64_t n_context, size_t entry) {
+  if (seen_ && seen_->sorted())
+    throw error(errc::invalid_argument, "corpus_accumulator: documents added after the evidence was saved");
+  if (entry > detail::tuple_owner_table::max_owner)
+    throw error(errc::invalid_argument, "corpus_accumulator: more than 2^32 - 2 documents in one shard");
+  test_statistic& stat = entries_[entry].stat;
+  const auto on_token = [&stat](int64_t, token_mark mark, double score) {
+    if (mark == token_mark::green || mark == token_mark::red) stat.add(score);
+  };
+  if (seen_) {
+    owner_inserter set{*seen_, static_cast<uint32_t>(entry)};
+    detail::score_tokens(scheme_.impl(), tokens, n_context, true, set, on_token);
+  } else {
+    tuple_set unused(0);
+    detail::score_tokens(scheme_.impl(), tokens, n_context, false, unused, on_token);
+  }
+}
 
 document_contribution corpus_accumulator::add(std::span<const int32_t> tokens, int64_t n_prompt, std::string id) {
-  document_contribution c;
-  c.index = static_cast<int64_t>(per_document_.size());
-  c.id = std::move(id);
+  if (n_prompt < 0 || n_prompt > static_cast<int64_t>(tokens.size()))
+    throw error(errc::invalid_argument, "corpus_accumulator::add: n_prompt out of range");
+  entries_.push_back(corpus_entry{next_document_++, static_cast<int64_t>(tokens.size()) - n_prompt, {}});
+  ids_.push_back(std::move(id));
   // §6.1 with one deduplication set shared by the whole corpus.
-  detail::score_tokens(scheme_, tokens, n_prompt, options_.dedup, seen_, [&c](int64_t, token_mark mark) {
-    c.n_scored += mark == token_mark::green || mark == token_mark::red;
-    c.n_green += mark == token_mark::green;
-  });
-  c.log10_p = binomial_log10_sf(c.n_green, c.n_scored, scheme_.gamma_effective());
-  n_tokens_ += static_cast<int64_t>(tokens.size());
-  n_scored_ += c.n_scored;
-  n_green_ += c.n_green;
-  per_document_.push_back({c.n_scored, c.n_green});
-  last_id_ = c.id;
-  rank(c);
-  return c;
+  score_into(tokens, n_prompt, entries_.size() - 1);
+  return contribution(entries_.size() - 1);
 }
 
 document_contribution corpus_accumulator::extend(std::span<const int32_t> tokens, int64_t n_context) {
-  if (per_document_.empty()) throw error(errc::invalid_argument, "corpus_accumulator::extend before any add");
+  if (entries_.empty()) throw error(errc::invalid_argument, "corpus_accumulator::extend before any add");
   if (n_context < 0 || n_context > static_cast<int64_t>(tokens.size()))
     throw error(errc::invalid_argument, "corpus_accumulator::extend: n_context out of range");
-  int64_t scored = 0, green = 0;
-  detail::score_tokens(scheme_, tokens, n_context, options_.dedup, seen_, [&](int64_t, token_mark mark) {
-    scored += mark == token_mark::green || mark == token_mark::red;
-    green += mark == token_mark::green;
-  });
-  n_tokens_ += static_cast<int64_t>(tokens.size()) - n_context;
-  n_scored_ += scored;
-  n_green_ += green;
-  counts& last = per_document_.back();
-  last.n_scored += scored;
-  last.n_green += green;
-  document_contribution c;
-  c.index = static_cast<int64_t>(per_document_.size()) - 1;
-  c.id = last_id_;
-  c.n_scored = last.n_scored;
-  c.n_green = last.n_green;
-  c.log10_p = binomial_log10_sf(c.n_green, c.n_scored, scheme_.gamma_effective());
-  // The document's evidence changed: its place among the top documents too. (When it
-  // weakened, a document evicted earlier may deserve the freed slot but is not recalled:
-  // the list is exact for single-piece documents.)
-  std::erase_if(top_, [&](const document_contribution& t) { return t.index == c.index; });
-  rank(c);
-  return c;
+  entries_.back().n_tokens += static_cast<int64_t>(tokens.size()) - n_context;
+  score_into(tokens, n_context, entries_.size() - 1);
+  return contribution(entries_.size() - 1);
 }
 
-// Keeps top_ sorted by evidence (smallest log10_p first), at most n_top_documents long.
-void corpus_accumulator::rank(const document_contribution& c) {
-  if (options_.n_top_documents == 0) return;
-  auto by_evidence = [](const document_contribution& a, const document_contribution& b) {
-    return a.log10_p < b.log10_p || (a.log10_p == b.log10_p && a.index < b.index);
-  };
-  if (top_.size() < options_.n_top_documents || by_evidence(c, top_.back())) {
-    top_.insert(std::upper_bound(top_.begin(), top_.end(), c, by_evidence), c);
-    if (top_.size() > options_.n_top_documents) top_.pop_back();
-  }
+void corpus_accumulator::add_error() {
+  ++n_errors_;
+  ++next_document_;
+}
+
+void corpus_accumulator::continue_document(std::string id) {
+  if (!entries_.empty() || n_errors_ > 0)
+    throw error(errc::invalid_argument, "corpus_accumulator::continue_document: the shard has documents already");
+  // Document number -1: the previous shard's last document (merging resolves it).
+  entries_.push_back(corpus_entry{-1, 0, {}});
+  ids_.push_back(std::move(id));
+  continues_ = true;
+}
+
+document_contribution corpus_accumulator::contribution(size_t entry) const {
+  const corpus_entry& e = entries_[entry];
+  return document_contribution{e.document, ids_[entry], e.n_tokens, scheme_.null().test(e.stat)};
 }
 
 corpus_verdict corpus_accumulator::verdict() const {
+  return corpus_verdict_of(entries_, ids_, n_errors_, scheme_.null(), options_);
+}
+
+corpus_verdict corpus_verdict_of(std::span<const corpus_entry> entries, std::span<const std::string> ids,
+                                 int64_t n_errors, const null_distribution& null, const corpus_options& options) {
+  if (ids.size() != entries.size()) throw error(errc::invalid_argument, "corpus_verdict_of: one id per entry");
   corpus_verdict v;
-  v.n_documents = static_cast<int64_t>(per_document_.size());
-  v.n_tokens = n_tokens_;
-  v.n_scored = n_scored_;
-  v.n_green = n_green_;
-  v.gamma = scheme_.gamma_effective();
-  v.z = green_z_score(n_green_, n_scored_, v.gamma);
-  v.log10_p = binomial_log10_sf(n_green_, n_scored_, v.gamma);
-  std::vector<int64_t> ns, gs;
-  ns.reserve(per_document_.size());
-  gs.reserve(per_document_.size());
-  for (const counts& c : per_document_) {
-    ns.push_back(c.n_scored);
-    gs.push_back(c.n_green);
+  v.n_documents = static_cast<int64_t>(entries.size());
+  v.n_errors = n_errors;
+  test_statistic total;
+  for (const corpus_entry& e : entries) {
+    v.n_tokens += e.n_tokens;
+    total += e.stat;
   }
+  v.test = null.test(total);
+
   // The mixture is only identifiable when the corpus is clearly marked: on unmarked text
   // EM wanders (q -> gamma makes f arbitrary), so report no marked fraction there.
-  v.marked_green_rate = v.gamma;
-  if (v.log10_p <= marked_fraction_min_log10_p) {
-    const mixture_fit fit = fit_marked_mixture(ns, gs, v.gamma);
+  const bool green_list = null.kind() == null_distribution::family::binomial && null.trials_per_tuple() == 1;
+  v.marked_green_rate = null.mean(1);
+  if (green_list && v.test.log10_p <= marked_fraction_min_log10_p) {
+    std::vector<int64_t> ns, gs;
+    ns.reserve(entries.size());
+    gs.reserve(entries.size());
+    for (const corpus_entry& e : entries) {
+      ns.push_back(e.stat.scored);
+      gs.push_back(static_cast<int64_t>(e.stat.score));
+    }
+    const mixture_fit fit = fit_marked_mixture(ns, gs, null.p());
     v.marked_fraction = fit.marked_fraction;
     v.marked_green_rate = fit.marked_green_rate;
   }
-  v.top_documents = top_;
+
+  // The documents with the smallest p-values (ties: earlier first), exact over all entries.
+  if (options.n_top_documents > 0) {
+    std::vector<std::pair<double, size_t>> ranked;
+    ranked.reserve(entries.size());
+    std::vector<test_result> tests(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      tests[i] = null.test(entries[i].stat);
+      ranked.emplace_back(tests[i].log10_p, i);
+    }
+    const size_t k = std::min(options.n_top_documents, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(k), ranked.end());
+    for (size_t r = 0; r < k; ++r) {
+      const size_t i = ranked[r].second;
+      v.top_documents.push_back({entries[i].document, ids[i], entries[i].n_tokens, tests[i]});
+    }
+  }
   return v;
 }
 

@@ -17,9 +17,11 @@
 #include <cstdint>
 #include <memory>
 
+#include "scheme_impl.h"
+
 namespace tracemark::detail {
 
-class green_cache {
+class green_cache final : public encoder_scratch {
  public:
   static constexpr size_t budget_bytes = size_t{512} << 10;
   // A cache for a vocabulary of `vocab_size` ids (<= bitmap_max_vocab of bias_kernels.h).

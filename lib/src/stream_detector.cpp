@@ -3,12 +3,11 @@
 #include "tracemark/stream_detector.h"
 
 #include "score_loop.h"
-#include "tracemark/binomial.h"
 #include "tracemark/error.h"
 
 namespace tracemark {
 
-stream_detector::stream_detector(const scheme& s, detect_options options) : scheme_(s), options_(options) {
+stream_detector::stream_detector(scheme s, detect_options options) : scheme_(std::move(s)), options_(options) {
   reset();
 }
 
@@ -18,8 +17,8 @@ void stream_detector::reset() {
   position_ = n_prompt_ = 0;
   body_started_ = false;
   d_ = detection{};
-  d_.gamma = scheme_.gamma_effective();
-  green_.clear();
+  stat_ = test_statistic{};
+  scores_.clear();
   positions_.clear();
 }
 
@@ -51,24 +50,24 @@ void stream_detector::add(std::span<const int32_t> tokens) {
   buffer_.insert(buffer_.end(), tokens.begin(), tokens.end());
   const auto n_context = static_cast<int64_t>(context_.size());
   const int64_t offset = position_ - n_context;  // document position of buffer_[0]
-  detail::score_tokens(scheme_, buffer_, n_context, options_.dedup, seen_, [&](int64_t i, token_mark mark) {
-    if (i < n_context) return;
-    switch (mark) {
-      case token_mark::green:
-      case token_mark::red:
-        ++d_.n_scored;
-        d_.n_green += mark == token_mark::green;
-        if (options_.min_window > 0) {
-          green_.push_back(mark == token_mark::green ? 1 : 0);
-          positions_.push_back(offset + i);
-        }
-        break;
-      case token_mark::repeat: ++d_.n_repeat; break;
-      case token_mark::no_context: ++d_.n_no_context; break;
-      case token_mark::prompt: break;  // not reached: only context positions are prompt here
-    }
-    if (options_.keep_trace) d_.trace.push_back(mark);
-  });
+  detail::score_tokens(scheme_.impl(), buffer_, n_context, options_.dedup, seen_,
+                       [&](int64_t i, token_mark mark, double score) {
+                         if (i < n_context) return;
+                         switch (mark) {
+                           case token_mark::green:
+                           case token_mark::red:
+                             stat_.add(score);
+                             if (options_.min_window > 0) {
+                               scores_.push_back(score);
+                               positions_.push_back(offset + i);
+                             }
+                             break;
+                           case token_mark::repeat: ++d_.n_repeat; break;
+                           case token_mark::no_context: ++d_.n_no_context; break;
+                           case token_mark::prompt: break;  // not reached: only context positions are prompt here
+                         }
+                         if (options_.keep_trace) d_.trace.push_back(mark);
+                       });
   d_.n_tokens += static_cast<int64_t>(tokens.size());
   position_ += static_cast<int64_t>(tokens.size());
   push_context(tokens);
@@ -76,9 +75,8 @@ void stream_detector::add(std::span<const int32_t> tokens) {
 
 detection stream_detector::finish() const {
   detection d = d_;
-  d.z = green_z_score(d.n_green, d.n_scored, d.gamma);
-  d.log10_p = binomial_log10_sf(d.n_green, d.n_scored, d.gamma);
-  if (options_.min_window > 0) d.window = best_window(green_, positions_, d.gamma, options_.min_window);
+  d.test = scheme_.null().test(stat_);
+  if (options_.min_window > 0) d.window = best_window(scores_, positions_, scheme_.null(), options_.min_window);
   return d;
 }
 

@@ -22,14 +22,7 @@ void tuple_set::reserve(size_t expected) {
 }
 
 size_t tuple_set::index_of(uint64_t seed, int32_t token) const noexcept {
-  // A SplitMix64-style finalizer over both fields; seeds may be 0 (unigram) or repeat.
-  uint64_t h = seed ^ (static_cast<uint64_t>(static_cast<uint32_t>(token)) * 0x9E3779B97F4A7C15ULL);
-  h ^= h >> 30;
-  h *= 0xBF58476D1CE4E5B9ULL;
-  h ^= h >> 27;
-  h *= 0x94D049BB133111EBULL;
-  h ^= h >> 31;
-  return static_cast<size_t>(h) & mask_;
+  return static_cast<size_t>(tuple_slot_hash(seed, token)) & mask_;
 }
 
 bool tuple_set::insert(uint64_t seed, int32_t token) {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "input_reader.h"
+#include "detect/input_reader.h"
 #include "tracemark/tracemark.hpp"
 
 using namespace tracemark;

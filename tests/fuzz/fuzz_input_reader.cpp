@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "input_reader.h"
+#include "detect/input_reader.h"
 
 using namespace tracemark::cli;
 

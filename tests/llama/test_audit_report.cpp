@@ -12,7 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "audit_report.h"
+#include "audit/audit_report.h"
 #include "process_helpers.h"
 #include "shared_files.h"
 

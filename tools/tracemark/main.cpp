@@ -6,7 +6,7 @@
 #include <iostream>
 #include <vector>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "tracemark/error.h"
 
 namespace tracemark::cli {
@@ -15,7 +15,7 @@ const char* const exit_codes_help =
     "Exit codes:\n"
     "  0  success: every input record was processed\n"
     "  1  at least one input line gave an error record (all other records were still written)\n"
-    "  2  usage error: unknown flag, bad or missing flag value\n"
+    "  2  usage error: unknown flag, bad or missing flag value, input that does not fit the flags\n"
     "  3  key file problem: missing, truncated, corrupt, or readable by group/others\n"
     "  4  input/output error: input file unreadable, output not writable (or another runtime failure)\n";
 
@@ -24,12 +24,11 @@ void print_error(const std::string& subcommand, const std::string& message) {
   std::cerr << "tracemark" << (subcommand.empty() ? "" : " ") << subcommand << ": " << message << std::endl;
 }
 
-std::optional<key> load_key_or_report(const std::string& path, const std::string& subcommand) {
+key load_key(const std::string& path) {
   try {
     return key::load(path);
   } catch (const tracemark::error& e) {
-    print_error(subcommand, e.what());
-    return std::nullopt;
+    throw cli_error(exit_key, e.what());
   }
 }
 
@@ -47,6 +46,8 @@ int main(int argc, char** argv) {
   try {
     commands.push_back(add_keygen_command(app));
     commands.push_back(add_detect_command(app));
+    commands.push_back(add_merge_command(app));
+    commands.push_back(add_verify_command(app));
     commands.push_back(add_demo_command(app));
 #ifdef TRACEMARK_WITH_LLAMA
     commands.push_back(add_generate_command(app));
@@ -78,10 +79,11 @@ int main(int argc, char** argv) {
     if (!c.app->parsed()) continue;
     try {
       return c.run();
-    } catch (const usage_error& e) {
+    } catch (const cli_error& e) {
       print_error(c.app->get_name(), e.what());
-      std::cerr << "Run 'tracemark " << c.app->get_name() << " --help' for the usage." << std::endl;
-      return exit_usage;
+      if (e.exit_code() == exit_usage)
+        std::cerr << "Run 'tracemark " << c.app->get_name() << " --help' for the usage." << std::endl;
+      return e.exit_code();
     } catch (const std::exception& e) {  // out of memory, or a failure no subcommand anticipated
       print_error(c.app->get_name(), e.what());
       return exit_io;

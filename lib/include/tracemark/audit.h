@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,19 +27,17 @@
 #include "tracemark/export.h"
 #include "tracemark/key.h"
 #include "tracemark/scheme.h"
+#include "tracemark/statistics.h"
+#include "tracemark/tokenizer.h"
 #include "tracemark/tuple_set.h"
 
 namespace tracemark {
 
-// ------------------------------------------------------------------ context ids
-
-// The identity of a context for the filters: two contexts with the same id select the
-// same PRF inputs (the same green list). For kgw-lefthash, kgw-minhash and unigram it is
-// the seed itself (independent of the candidate token); for kgw-selfhash, whose seed
-// also hashes the candidate, it is SipHash(K_ctx, context) (what lefthash would use):
-// two different raw contexts never share a PRF input there. `context` holds exactly
-// context_width() tokens, oldest first.
-TRACEMARK_EXPORT uint64_t context_id(const scheme& s, const int32_t* context) noexcept;
+// Contexts are identified by scheme::context_id(): two contexts with the same id select
+// the same PRF inputs. For kgw-lefthash, kgw-minhash and unigram it is the seed itself
+// (independent of the candidate token); for kgw-selfhash, whose seed also hashes the
+// candidate, it is SipHash(K_ctx, context) (what lefthash would use): two different raw
+// contexts never share a PRF input there.
 
 // ------------------------------------------------------------------ context index
 
@@ -88,9 +87,6 @@ class TRACEMARK_EXPORT context_index {
   std::vector<uint64_t> ids_;
   bool sorted_ = true;
 };
-
-// "kgw-lefthash h=2 gamma=0.25 vocab=512" (plus " account=..." when set).
-TRACEMARK_EXPORT std::string scheme_description(const scheme_config& c);
 
 // ------------------------------------------------------------------ accumulator
 
@@ -162,7 +158,7 @@ struct audit_usage {
 // One point of the cumulative green rate (for a chart): after `scored` tuples.
 struct audit_curve_point {
   int64_t scored = 0;
-  int64_t green = 0;
+  double score = 0.0;  // green tuples, for green lists
   double log10_p = 0.0;
 };
 
@@ -176,28 +172,25 @@ struct audit_sample {
   std::vector<audit_mark> marks;       // one per position of `tokens`
 };
 
-// The evidence record shared by all modes. Serialised by to_json (docs/AUDIT_DESIGN.md §6).
+// The evidence of an audit in every mode. Written by audit_record_json (evidence.h,
+// docs/EVIDENCE.md).
 struct audit_evidence {
   // Filled by the caller (what was audited, against what).
   audit_mode mode = audit_mode::reading;
   std::string suspect;          // model path, base URL or dump path
   std::string key_fingerprint;  // public
-  scheme_config scheme;
   std::string index_path;       // empty: no index
   int64_t index_contexts = 0;
+  std::optional<tokenizer_identity> tokenizer;  // the provider's tokenizer, when one was used
 
-  // The test.
-  int64_t scored = 0;      // distinct tuples scored
-  int64_t green = 0;
-  double gamma = 0.0;      // exact null green probability T / 2^64
-  double green_rate = 0.0; // green / scored (0 when nothing was scored)
+  // The test (filled by the accumulator).
+  scheme_config scheme;
+  null_distribution null = null_distribution::binomial(0.25);
+  test_result test;           // test.stat.scored distinct tuples, test.stat.score their score sum
   double confidence = 0.95;
-  double ci_low = 0.0, ci_high = 1.0;  // Clopper-Pearson interval for the green rate
-  double z = 0.0;          // informative only
-  double log10_p = 0.0;    // log10 P[Binomial(scored, gamma) >= green]
+  score_interval interval;    // exact interval of the mean score per tuple (the green rate)
   double alpha = 1e-6;
-  bool detected = false;   // log10_p <= log10(alpha)
-  std::string verdict;     // "radioactive" | "not_detected"
+  bool detected() const noexcept { return test.significant(alpha); }
 
   audit_filter_counts filters;
   audit_usage usage;
@@ -205,20 +198,11 @@ struct audit_evidence {
   std::vector<audit_sample> samples;
 };
 
-// The record as JSON (one object; `indent` < 0: one line). Field order is fixed.
-TRACEMARK_EXPORT std::string to_json(const audit_evidence& e, int indent = 2);
-
-// Clopper-Pearson ("exact") two-sided interval for a binomial proportion: the lower end
-// is the alpha/2 quantile of Beta(k, n-k+1) (0 for k = 0), the upper end the 1-alpha/2
-// quantile of Beta(k+1, n-k) (1 for k = n). n = 0 gives [0, 1].
-struct proportion_interval {
-  double low = 0.0, high = 1.0;
-};
-TRACEMARK_EXPORT proportion_interval clopper_pearson(int64_t k, int64_t n, double confidence = 0.95);
-
+// Thread safety: not thread-safe (one writer). Keeps a copy of the scheme handle; the
+// index in the options is borrowed (it must outlive the accumulator).
 class TRACEMARK_EXPORT audit_accumulator {
  public:
-  explicit audit_accumulator(const scheme& s, audit_options options = {});
+  explicit audit_accumulator(scheme s, audit_options options = {});
 
   // Black box: registers a prompt for the prompt filter: the ids of its contexts that are
   // followed by a prompt token (positions h..n-1). Call for every prompt of the audit
@@ -226,10 +210,8 @@ class TRACEMARK_EXPORT audit_accumulator {
   void add_prompt(std::span<const int32_t> prompt_tokens);
 
   // Black box: scores a completion. tokens = prompt (first n_prompt, context only; may be
-  // 0) followed by the suspect's completion. Returns the scored/green counts it added.
-  struct contribution {
-    int64_t scored = 0, green = 0;
-  };
+  // 0) followed by the suspect's completion. Returns what it added to the test.
+  using contribution = test_statistic;
   contribution add_completion(std::span<const int32_t> tokens, int64_t n_prompt, std::string_view id = {});
 
   // Reading mode: `text` is one of the provider's marked texts, `predictions[i]` the
@@ -254,13 +236,13 @@ class TRACEMARK_EXPORT audit_accumulator {
   void keep_sample(std::span<const int32_t> tokens, std::span<const int32_t> scored_tokens, int64_t n_prompt,
                    std::string_view id, std::vector<audit_mark>&& marks);
 
-  const scheme& scheme_;
+  scheme scheme_;
   audit_options options_;
   tuple_set scored_;                  // (seed, token) already scored: global dedup
   tuple_set text_contexts_;           // reading mode: context ids seen in the current text
   std::vector<uint64_t> prompt_ids_;  // sorted context ids of all prompts (prompt filter)
   bool prompt_ids_sorted_ = true;
-  int64_t n_scored_ = 0, n_green_ = 0;
+  test_statistic stat_;
   audit_filter_counts filters_;
   audit_usage usage_;
   std::vector<audit_curve_point> curve_;

@@ -2,8 +2,11 @@
 // hold at once): the same result as tracemark::detector::score on the concatenated
 // tokens, with the context (the last h tokens) and the deduplication set carried from
 // piece to piece. Memory grows with the document's distinct tuples (the deduplication set,
-// and one green bit and position per scored tuple for the window search), not with its
-// length. Not thread-safe; one document at a time, reset() between documents.
+// and one score and position per scored tuple for the window search), not with its
+// length.
+//
+// Thread safety: not thread-safe; one document at a time, reset() between documents. Keeps
+// a copy of the scheme handle.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -18,8 +21,7 @@ namespace tracemark {
 
 class TRACEMARK_EXPORT stream_detector {
  public:
-  // `s` must outlive the detector.
-  stream_detector(const scheme& s, detect_options options = {});
+  explicit stream_detector(scheme s, detect_options options = {});
 
   // Starts a new document.
   void reset();
@@ -38,7 +40,7 @@ class TRACEMARK_EXPORT stream_detector {
  private:
   void push_context(std::span<const int32_t> tokens);
 
-  const scheme& scheme_;
+  scheme scheme_;
   detect_options options_;
   tuple_set seen_;
   std::vector<int32_t> context_;  // at most h tokens, oldest first
@@ -46,7 +48,8 @@ class TRACEMARK_EXPORT stream_detector {
   int64_t position_ = 0, n_prompt_ = 0;
   bool body_started_ = false;
   detection d_;
-  std::vector<uint8_t> green_;      // per scored tuple, for the window search
+  test_statistic stat_;
+  std::vector<double> scores_;      // per scored tuple, for the window search
   std::vector<int64_t> positions_;  // per scored tuple
 };
 

@@ -12,6 +12,12 @@
  * - The per-token calls tmk_watermarker_apply, tmk_state_accept and tmk_state_reset
  *   never allocate.
  * - Secrets: no function prints or returns the key's secret; only its fingerprint.
+ * - Forward compatibility: every *_params struct starts with `struct_size`, which
+ *   tmk_*_params_default() sets to the size the caller was compiled with. Start from the
+ *   default and change fields; a library built later reads only what the caller's struct
+ *   has, and gives fields added since their documented defaults.
+ * - Records: tmk_detect_record writes the same JSON record as the server's /v1/detect
+ *   (docs/EVIDENCE.md), from the library's one record writer.
  */
 #ifndef TRACEMARK_TRACEMARK_H
 #define TRACEMARK_TRACEMARK_H
@@ -70,6 +76,7 @@ typedef enum tmk_scheme {
 } tmk_scheme;
 
 typedef struct tmk_watermark_params {
+  size_t struct_size;    /* sizeof(tmk_watermark_params) of the caller: set by the default */
   int32_t scheme;        /* a tmk_scheme value, default TMK_SCHEME_KGW_LEFTHASH (an int32_t, not
                             the enum type, so that an out-of-range value is checked, not UB) */
   int32_t context_width; /* h: default 1; must be 0 for TMK_SCHEME_UNIGRAM */
@@ -77,7 +84,12 @@ typedef struct tmk_watermark_params {
   float delta;           /* logit bias of green tokens, default 2.0 (ignored by detection) */
   int32_t vocab_size;    /* required: the tokenizer's vocabulary size (default 0 = unset) */
   const char* account;   /* API account id for a per-account sub-key; NULL or "" = master */
+  const char* scheme_name; /* a registered scheme by name ("kgw-lefthash", ...: see
+                              tmk_scheme_names()); NULL (the default) = use `scheme` */
 } tmk_watermark_params;
+
+/* The registered scheme names, comma-separated ("kgw-lefthash, kgw-selfhash, ..."). Static. */
+TRACEMARK_EXPORT const char* tmk_scheme_names(void);
 
 /* The documented defaults above. */
 TRACEMARK_EXPORT tmk_watermark_params tmk_watermark_params_default(void);
@@ -116,8 +128,10 @@ TRACEMARK_EXPORT tmk_status tmk_watermarker_apply(const tmk_watermarker* wm, con
 
 /* ---- detection -------------------------------------------------------------- */
 typedef struct tmk_detect_params {
+  size_t struct_size; /* sizeof(tmk_detect_params) of the caller: set by the default */
   int dedup;          /* score each distinct (context, token) tuple once: default 1 */
   int64_t min_window; /* smallest window in scored tuples, 0 = no windows: default 50 */
+  double alpha;       /* significance level of the record's verdict: default 1e-6 */
 } tmk_detect_params;
 
 TRACEMARK_EXPORT tmk_detect_params tmk_detect_params_default(void);
@@ -139,6 +153,15 @@ typedef struct tmk_detection {
 TRACEMARK_EXPORT tmk_status tmk_detect(const tmk_watermarker* wm, const int32_t* tokens, size_t n,
                                        size_t n_prompt, const tmk_detect_params* params,
                                        tmk_detection* out, char* trace);
+
+/* Scores tokens like tmk_detect and writes the detection record (docs/EVIDENCE.md: the
+ * fields of the server's /v1/detect answer, with the full parameter set) as NUL-terminated
+ * JSON into buf[0..buf_size). *record_size (required) receives the record's length without
+ * the NUL; when it does not fit, nothing is written and TMK_ERR_INVALID_ARGUMENT is
+ * returned: call again with a buffer of *record_size + 1 bytes. Thread-safe. */
+TRACEMARK_EXPORT tmk_status tmk_detect_record(const tmk_watermarker* wm, const int32_t* tokens, size_t n,
+                                              size_t n_prompt, const tmk_detect_params* params, char* buf,
+                                              size_t buf_size, size_t* record_size);
 
 #ifdef __cplusplus
 }

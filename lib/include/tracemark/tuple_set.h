@@ -8,8 +8,21 @@
 
 namespace tracemark {
 
+// The slot hash of a (seed, token) tuple in the deduplication tables: a SplitMix64-style
+// finalizer over both fields (seeds may be 0, as unigram's always are, or repeat).
+inline uint64_t tuple_slot_hash(uint64_t seed, int32_t token) noexcept {
+  uint64_t h = seed ^ (static_cast<uint64_t>(static_cast<uint32_t>(token)) * 0x9E3779B97F4A7C15ULL);
+  h ^= h >> 30;
+  h *= 0xBF58476D1CE4E5B9ULL;
+  h ^= h >> 27;
+  h *= 0x94D049BB133111EBULL;
+  h ^= h >> 31;
+  return h;
+}
+
 // Open addressing with linear probing; clear() is O(1) (generation stamps) so one
 // set can be reused across many documents without re-zeroing memory.
+// Thread safety: not thread-safe; one set per thread.
 class TRACEMARK_EXPORT tuple_set {
  public:
   explicit tuple_set(size_t expected = 1024);

@@ -14,7 +14,7 @@
 namespace tracemark {
 
 namespace detail {
-class green_cache;
+class encoder_scratch;
 }
 
 // One sampling candidate. Same layout as llama.cpp's llama_token_data, so a
@@ -47,9 +47,13 @@ class TRACEMARK_EXPORT sequence_state {
   int64_t n_accepted_ = 0;  // saturates meaning only up to width_
 };
 
+// Thread safety: immutable after construction; apply() may be called from any number of
+// threads at once (each with its own sequence_state). Copies share the scheme and the
+// encoder's caches.
 class TRACEMARK_EXPORT watermarker {
  public:
-  // delta: logit bias added to green tokens, 0 < delta <= 64. Throws error{invalid_argument}.
+  // delta: logit bias added to green tokens, 0 < delta <= 64. Throws error{invalid_argument},
+  // also for a scheme that chooses tokens itself (sampling_action::choose_token).
   watermarker(const key& master, const scheme_config& config, float delta);
 
   const scheme& get_scheme() const noexcept { return scheme_; }
@@ -80,14 +84,11 @@ class TRACEMARK_EXPORT watermarker {
   static constexpr double pruning_tv_bound = 1e-10;
 
  private:
-  size_t bias(const sequence_state& state, std::span<candidate> candidates, float cutoff,
-              bool sorted_descending) const noexcept;
-
   scheme scheme_;
   float delta_;
-  // Green lists of recent seeds, for small vocabularies (lib/src/green_cache.h); shared by
-  // copies of this watermarker, which have the same green lists. Null when not used.
-  std::shared_ptr<detail::green_cache> cache_;
+  // The encoder's state shared by copies (for green lists: the cache of recent seeds' green
+  // lists of small vocabularies, lib/src/green_cache.h). Null when the scheme keeps none.
+  std::shared_ptr<detail::encoder_scratch> scratch_;
 };
 
 }  // namespace tracemark

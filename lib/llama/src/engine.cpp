@@ -106,7 +106,7 @@ llama_session::~llama_session() = default;
 
 generation_result llama_session::generate(std::string_view prompt, const generation_params& params,
                                           const watermarker* wm, const token_callback& on_token) {
-  return generate_tokens(engine_.tokenizer().tokenize(prompt, /*add_special=*/true, /*parse_special=*/false),
+  return generate_tokens(engine_.tokenizer().tokenize(prompt, /*add_special=*/true),
                          params, wm, on_token);
 }
 

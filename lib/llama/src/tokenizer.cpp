@@ -44,6 +44,8 @@ struct llama_tokenizer::impl {
   const llama_vocab* vocab = nullptr;  // owned by model
   int32_t n_vocab = 0;
   vocab_kind kind = vocab_kind::none;
+  mutable std::once_flag identity_once;
+  mutable tokenizer_identity identity;  // set once, under identity_once
 
   // llama.cpp is C++ inside: a bad vocabulary can surface as a C++ exception
   // from the C API. Report it as ours, naming the file.
@@ -134,7 +136,15 @@ const llama_tokenizer::impl& llama_tokenizer::get() const {
   return *impl_;
 }
 
-std::vector<int32_t> llama_tokenizer::tokenize(std::string_view text, bool add_special,
+std::vector<int32_t> llama_tokenizer::tokenize(std::string_view text, bool add_special) const {
+  return tokenize_with(text, add_special, /*parse_special=*/false);
+}
+
+std::vector<int32_t> llama_tokenizer::tokenize_special(std::string_view text, bool add_special) const {
+  return tokenize_with(text, add_special, /*parse_special=*/true);
+}
+
+std::vector<int32_t> llama_tokenizer::tokenize_with(std::string_view text, bool add_special,
                                                bool parse_special) const {
   const impl& m = get();
   constexpr auto int32_max = static_cast<std::size_t>(std::numeric_limits<int32_t>::max());
@@ -202,6 +212,28 @@ int32_t llama_tokenizer::bos() const { return llama_vocab_bos(get().vocab); }
 int32_t llama_tokenizer::eos() const { return llama_vocab_eos(get().vocab); }
 bool llama_tokenizer::adds_bos() const { return llama_vocab_get_add_bos(get().vocab); }
 llama_tokenizer::vocab_kind llama_tokenizer::kind() const { return get().kind; }
+
+std::string llama_tokenizer::kind_name() const {
+  switch (get().kind) {
+    case vocab_kind::none: return "none";
+    case vocab_kind::spm: return "SPM";
+    case vocab_kind::bpe: return "BPE";
+    case vocab_kind::wpm: return "WPM";
+    case vocab_kind::ugm: return "UGM";
+    case vocab_kind::rwkv: return "RWKV";
+    case vocab_kind::plamo2: return "PLaMo-2";
+    case vocab_kind::other: break;
+  }
+  return "other";
+}
+
+tokenizer_identity llama_tokenizer::identity() const {
+  const impl& m = get();
+  std::call_once(m.identity_once, [&] {
+    m.identity = tokenizer_identity{m.path.filename().string(), kind_name(), m.n_vocab, file_sha256_hex(m.path.string())};
+  });
+  return m.identity;
+}
 const std::filesystem::path& llama_tokenizer::path() const { return get().path; }
 
 }  // namespace tracemark

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tracemark/tokenizer.h"
+
 namespace tracemark {
 
 // Loads only the vocabulary of a GGUF file (a full model or a vocab-only
@@ -39,25 +41,25 @@ namespace tracemark {
 // exception message), unless the environment variable TRACEMARK_LLAMA_LOG=1
 // is set, in which case llama.cpp's log goes to stderr. llama_backend_init is
 // called once per process (std::call_once).
-class llama_tokenizer {
+class llama_tokenizer final : public tokenizer {
  public:
   // llama.cpp's tokenizer families (enum llama_vocab_type).
   enum class vocab_kind { none, spm, bpe, wpm, ugm, rwkv, plamo2, other };
 
   explicit llama_tokenizer(const std::filesystem::path& gguf_path);
-  ~llama_tokenizer();
+  ~llama_tokenizer() override;
 
   llama_tokenizer(llama_tokenizer&&) noexcept;
   llama_tokenizer& operator=(llama_tokenizer&&) noexcept;
   llama_tokenizer(const llama_tokenizer&) = delete;
   llama_tokenizer& operator=(const llama_tokenizer&) = delete;
 
-  // Text -> token ids. add_special: add BOS/EOS if the vocabulary is
-  // configured to (llama_vocab_get_add_bos/eos). parse_special: recognise
-  // special/control token text such as "<|endoftext|>" instead of treating it
-  // as plain text.
-  std::vector<int32_t> tokenize(std::string_view text, bool add_special = false,
-                                bool parse_special = false) const;
+  // Text -> token ids (tracemark::tokenizer). add_special: add BOS/EOS if the
+  // vocabulary is configured to (llama_vocab_get_add_bos/eos). Special-token text
+  // such as "<|endoftext|>" is plain text: detection scores what the model wrote.
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special) const override;
+  // Same, recognising special/control token text (chat templates write it).
+  std::vector<int32_t> tokenize_special(std::string_view text, bool add_special) const;
 
   // Token ids -> text (llama_detokenize). remove_special drops a leading BOS /
   // trailing EOS if the vocabulary adds them; unparse_special renders special
@@ -73,14 +75,23 @@ class llama_tokenizer {
   // The text of one token (llama_token_to_piece, no leading-space stripping).
   std::string token_to_piece(int32_t token, bool special = false) const;
 
-  int32_t n_vocab() const;
+  int32_t n_vocab() const override;
+  // File name, vocabulary type, size and the SHA-256 of the GGUF file (computed on the
+  // first call, thread-safe; reading a large model file takes a few seconds).
+  tokenizer_identity identity() const override;
+  // token_to_piece(token, /*special=*/true).
+  std::string token_text(int32_t token) const override { return token_to_piece(token, true); }
   int32_t bos() const;  // -1 if the vocabulary has none
   int32_t eos() const;  // -1 if the vocabulary has none
   bool adds_bos() const;  // whether tokenize(.., add_special=true) prepends BOS
   vocab_kind kind() const;
+  // "SPM", "BPE", ... (for messages and records).
+  std::string kind_name() const;
   const std::filesystem::path& path() const;
 
  private:
+  std::vector<int32_t> tokenize_with(std::string_view text, bool add_special, bool parse_special) const;
+
   struct impl;
   std::unique_ptr<impl> impl_;
   const impl& get() const;

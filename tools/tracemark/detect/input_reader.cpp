@@ -1,0 +1,550 @@
+#include "detect/input_reader.h"
+
+#include "common/json_messages.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace tracemark::cli {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------
+// sources
+
+size_t fd_source::read(char* buf, size_t n) {
+  for (;;) {
+    const ssize_t got = ::read(fd_, buf, n);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno == EINTR) continue;
+    throw input_error("cannot read " + name_ + ": " + std::strerror(errno));
+  }
+}
+
+bool fd_source::would_block() const {
+  pollfd p{fd_, POLLIN, 0};
+  int rc;
+  do {
+    rc = ::poll(&p, 1, 0);
+  } while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
+size_t memory_source::read(char* buf, size_t n) {
+  const size_t k = std::min({n, max_read_, data_.size() - pos_});
+  if (k > 0) std::memcpy(buf, data_.data() + pos_, k);
+  pos_ += k;
+  return k;
+}
+
+// ---------------------------------------------------------------------------
+// UTF-8
+
+namespace {
+
+constexpr std::string_view bom = "\xEF\xBB\xBF";
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if it is invalid there
+// (Unicode 15, table 3-7: well-formed byte sequences).
+size_t utf8_sequence(std::string_view s, size_t i) noexcept {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  const size_t n = s.size() - i;
+  const auto cont = [&](size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return k < n && b(i + k) >= lo && b(i + k) <= hi;
+  };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+// Length of the maximal invalid subpart at s[i] (W3C / Unicode "substitution of
+// maximal subparts"): the longest prefix of a valid sequence, at least one byte.
+size_t invalid_subpart(std::string_view s, size_t i) noexcept {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t need = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) need = 1;
+  else if (c == 0xE0) need = 2, lo = 0xA0;
+  else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) need = 2;
+  else if (c == 0xED) need = 2, hi = 0x9F;
+  else if (c == 0xF0) need = 3, lo = 0x90;
+  else if (c >= 0xF1 && c <= 0xF3) need = 3;
+  else if (c == 0xF4) need = 3, hi = 0x8F;
+  else return 1;
+  size_t k = 1;
+  if (i + k < s.size() && b(i + k) >= lo && b(i + k) <= hi) {
+    ++k;
+    while (k <= need && i + k < s.size() && b(i + k) >= 0x80 && b(i + k) <= 0xBF) ++k;
+  }
+  return k;
+}
+
+bool is_blank(std::string_view s) noexcept {
+  for (char c : s)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\f' && c != '\v') return false;
+  return true;
+}
+
+// Checks (and in replace mode repairs) one piece of text; returns the error or "".
+// `offset` is where the piece starts in its document, for messages.
+std::string check_text(std::string& text, uint64_t offset, bool replace, int64_t& replaced, const char* what) {
+  const auto where = [&](size_t i) {
+    return std::string(" at byte ") + std::to_string(offset + i) + " of the " + what;
+  };
+  if (const void* nul = std::memchr(text.data(), '\0', text.size()); nul != nullptr) {
+    const size_t i = static_cast<size_t>(static_cast<const char*>(nul) - text.data());
+    return std::string("NUL byte") + where(i) + ": binary data or UTF-16 text, not UTF-8 text";
+  }
+  if (offset == 0 && text.size() >= 2 &&
+      ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF')))
+    return std::string("the ") + what +
+           " starts with a UTF-16 byte-order mark: convert it to UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)";
+  const size_t bad = first_invalid_utf8(text);
+  if (bad == std::string::npos) return {};
+  if (!replace)
+    return std::string("invalid UTF-8") + where(bad) +
+           " (convert the text to UTF-8, or pass --invalid-utf8 replace to substitute U+FFFD)";
+  replaced += replace_invalid_utf8(text);
+  return {};
+}
+
+}  // namespace
+
+size_t first_invalid_utf8(std::string_view s) noexcept {
+  size_t i = 0;
+  while (i < s.size()) {
+    // Fast path over ASCII, 8 bytes at a time.
+    while (i + 8 <= s.size()) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if ((w & 0x8080808080808080ULL) != 0) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
+    const size_t n = utf8_sequence(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+int64_t replace_invalid_utf8(std::string& s) {
+  size_t bad = first_invalid_utf8(s);
+  if (bad == std::string::npos) return 0;
+  std::string out;
+  out.reserve(s.size() + 16);
+  out.append(s, 0, bad);
+  int64_t n = 0;
+  size_t i = bad;
+  while (i < s.size()) {
+    const size_t k = utf8_sequence(s, i);
+    if (k > 0) {
+      out.append(s, i, k);
+      i += k;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++n;
+      i += invalid_subpart(s, i);
+    }
+  }
+  s = std::move(out);
+  return n;
+}
+
+size_t piece_cut(std::string_view s, size_t limit) noexcept {
+  if (limit == 0) return 0;
+  limit = std::min(limit, s.size());
+  const std::string_view w = s.substr(0, limit);
+  // After the last run of newlines inside the window (not splitting CR LF).
+  if (const size_t nl = w.rfind('\n'); nl != std::string_view::npos) return nl + 1;
+  // After the last run of spaces / tabs.
+  if (const size_t sp = w.find_last_of(" \t"); sp != std::string_view::npos) return sp + 1;
+  // At a character boundary: never before a continuation byte (at most 3 back).
+  size_t cut = limit;
+  for (int k = 0; k < 3 && cut > 1 && cut < s.size() && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++k)
+    --cut;
+  // Never between CR and LF.
+  if (cut > 1 && cut < s.size() && s[cut - 1] == '\r' && s[cut] == '\n') --cut;
+  return cut;
+}
+
+// ---------------------------------------------------------------------------
+// document_reader
+
+document_reader::document_reader(byte_source& source, reader_config config) : src_(source), cfg_(std::move(config)) {
+  cfg_.piece_bytes = std::max<size_t>(cfg_.piece_bytes, 16);
+  cfg_.read_bytes = std::max<size_t>(cfg_.read_bytes, 1);
+  cfg_.max_line_bytes = std::max<size_t>(cfg_.max_line_bytes, 1);
+}
+
+void document_reader::compact() {
+  if (begin_ == 0) return;
+  std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+  // Give back the memory of a huge line once it is consumed.
+  const size_t keep = std::max<size_t>(2 * cfg_.read_bytes, size_t{1} << 16);
+  if (buf_.size() > 4 * keep && end_ < keep) {
+    buf_.resize(keep);
+    buf_.shrink_to_fit();
+  }
+}
+
+bool document_reader::fill() {
+  if (eof_) return false;
+  if (begin_ > 0 && begin_ >= end_ / 2) compact();
+  // resize() only writes the bytes asked for (the string's own capacity growth is
+  // geometric but untouched pages stay unallocated), so a huge line costs its size.
+  if (buf_.size() < end_ + cfg_.read_bytes) buf_.resize(end_ + cfg_.read_bytes);
+  const size_t got = src_.read(buf_.data() + end_, cfg_.read_bytes);
+  end_ += got;
+  if (got == 0) eof_ = true;
+  return got > 0;
+}
+
+std::string_view document_reader::peek(size_t max) {
+  while (!eof_ && end_ - begin_ < max &&
+         std::memchr(buf_.data() + begin_, '\n', end_ - begin_) == nullptr)
+    fill();
+  return std::string_view(buf_.data() + begin_, std::min(max, end_ - begin_));
+}
+
+bool document_reader::unit_ready() const {
+  if (eof_ || piece_ready_) return true;
+  if (pending_pos_ < pending_text_.size()) return true;
+  const size_t avail = end_ - begin_;
+  if (cfg_.mode == reader_mode::plain && avail >= cfg_.piece_bytes + 2) return true;
+  if (cfg_.mode == reader_mode::plain && cfg_.split == split_mode::document) return false;
+  return std::memchr(buf_.data() + begin_, '\n', avail) != nullptr;
+}
+
+// The next line, cut at `limit` bytes of content. Strips a BOM at the start of a line
+// and the CR of a CRLF end. On return [b, e) is the content; `complete` tells whether
+// the line ended (with '\n' or at the end of input), `newline` whether a '\n' ended it.
+bool document_reader::next_line_span(size_t limit, size_t& b, size_t& e, bool& complete) {
+  // Make sure the buffer holds a newline within limit + 1 bytes (+ BOM), or enough
+  // bytes to cut, or everything up to the end of input.
+  const size_t want = limit + 1 + (in_line_ ? 0 : bom.size());
+  size_t scanned = 0;
+  const char* nl = nullptr;
+  for (;;) {
+    const size_t avail = end_ - begin_;
+    const size_t upto = std::min(avail, want);
+    if (upto > scanned) {
+      nl = static_cast<const char*>(std::memchr(buf_.data() + begin_ + scanned, '\n', upto - scanned));
+      if (nl != nullptr) break;
+      scanned = upto;
+    }
+    if (avail >= want || eof_) break;
+    fill();  // may move the unconsumed bytes to the front: offsets relative to begin_ stay valid
+  }
+  if (begin_ == end_ && nl == nullptr) {
+    if (in_line_) {  // the input ended right after a cut: the line is complete (and empty)
+      in_line_ = false;
+      b = e = begin_;
+      complete = true;
+      return true;
+    }
+    return false;
+  }
+  const size_t start = begin_;
+  if (!in_line_) {
+    ++line_no_;
+    if (end_ - begin_ >= bom.size() && buf_.compare(begin_, bom.size(), bom) == 0) begin_ += bom.size();
+  }
+  b = begin_;
+  if (nl != nullptr) {
+    const size_t pos = static_cast<size_t>(nl - buf_.data());
+    e = pos;
+    if (e > b && buf_[e - 1] == '\r') --e;
+    if (e - b <= limit) {
+      begin_ = pos + 1;
+      consumed_ += begin_ - start;
+      in_line_ = false;
+      complete = true;
+      return true;
+    }
+    // content of limit + 1 bytes before "\r\n" or '\n': cut below
+  }
+  const size_t avail = end_ - b;
+  if (eof_ && avail <= limit && nl == nullptr) {  // the last line, without '\n'
+    e = end_;
+    if (e > b && buf_[e - 1] == '\r') --e;  // a lone CR at the very end: treat like CRLF
+    begin_ = end_;
+    consumed_ += begin_ - start;
+    in_line_ = false;
+    complete = true;
+    return true;
+  }
+  // Longer than the limit: cut inside the line.
+  const std::string_view rest(buf_.data() + b, std::min(avail, limit + 1));
+  size_t cut = piece_cut(rest, limit);
+  if (cut == 0) cut = std::min(avail, limit);
+  e = b + cut;
+  begin_ = e;
+  consumed_ += begin_ - start;
+  in_line_ = true;
+  complete = false;
+  return true;
+}
+
+bool document_reader::next(unit& out) {
+  out.id = nullptr;
+  out.text.clear();
+  out.prompt.clear();
+  out.has_prompt = false;
+  out.error.clear();
+  out.too_long = false;
+  out.replaced = 0;
+  out.first_piece = out.last_piece = true;
+  out.input_bytes = 0;
+  bool got = false;
+  switch (cfg_.mode) {
+    case reader_mode::lines: got = next_lines_unit(out); break;
+    case reader_mode::jsonl_text: got = next_jsonl_unit(out); break;
+    case reader_mode::plain: got = next_plain_unit(out); break;
+  }
+  if (got) {
+    out.input_bytes = consumed_;
+    consumed_ = 0;
+  }
+  return got;
+}
+
+// lines: whole raw lines; a line over max_line_bytes is consumed and flagged.
+bool document_reader::next_lines_unit(unit& out) {
+  size_t b = 0, e = 0;
+  bool complete = false;
+  if (!next_line_span(cfg_.max_line_bytes, b, e, complete)) return false;
+  out.document = ++document_;
+  out.line = line_no_;
+  if (complete) {
+    out.text.assign(buf_, b, e - b);
+    return true;
+  }
+  out.too_long = true;
+  while (!complete) next_line_span(cfg_.max_line_bytes, b, e, complete);
+  return true;
+}
+
+bool document_reader::emit_pending_piece(unit& out) {
+  const size_t left = pending_text_.size() - pending_pos_;
+  const std::string_view rest = std::string_view(pending_text_).substr(pending_pos_);
+  size_t take = left;
+  if (left > cfg_.piece_bytes) {
+    take = piece_cut(rest, cfg_.piece_bytes);
+    if (take == 0) take = cfg_.piece_bytes;
+  }
+  out.document = pending_doc_;
+  out.line = pending_line_;
+  out.first_piece = pending_pos_ == 0;
+  out.text.assign(rest.substr(0, take));
+  const uint64_t offset = pending_pos_;
+  pending_pos_ += take;
+  out.last_piece = pending_pos_ >= pending_text_.size();
+  if (out.last_piece) {
+    pending_text_.clear();
+    pending_text_.shrink_to_fit();
+    pending_pos_ = 0;
+  }
+  out.error = check_text(out.text, offset, cfg_.replace_invalid_utf8, out.replaced, "document");
+  return true;
+}
+
+// jsonl_text: one JSON object per line.
+bool document_reader::next_jsonl_unit(unit& out) {
+  if (pending_pos_ < pending_text_.size()) return emit_pending_piece(out);
+
+  size_t b = 0, e = 0;
+  bool complete = false;
+  if (!next_line_span(cfg_.max_line_bytes, b, e, complete)) return false;
+  out.document = ++document_;
+  out.line = line_no_;
+  const json generated_id = cfg_.source_name + ":" + std::to_string(line_no_);
+  out.id = generated_id;
+  if (!complete) {
+    while (!complete) next_line_span(cfg_.max_line_bytes, b, e, complete);
+    out.error = "the line is longer than the limit of " + std::to_string(cfg_.max_line_bytes >> 20) +
+                " MiB; skipped";
+    return true;
+  }
+  const std::string_view line(buf_.data() + b, e - b);
+  const std::string expected = "expected {\"id\": ..., \"" + cfg_.field + "\": \"text\"" +
+                               (cfg_.prompt_field.empty() ? "" : ", \"" + cfg_.prompt_field + "\": \"text\"") + "}";
+  if (is_blank(line)) {
+    out.error = "empty line: " + expected;
+    return true;
+  }
+  json doc;
+  try {
+    doc = json::parse(line);
+  } catch (const json::parse_error& ex) {
+    out.error = json_error_message(ex, true);
+    return true;
+  } catch (const json::exception& ex) {
+    out.error = json_error_message(ex, false);
+    return true;
+  }
+  if (!doc.is_object()) {
+    out.error = "the line is " + with_article(doc) + ", not a JSON object; " + expected;
+    return true;
+  }
+  if (const auto id = doc.find("id"); id != doc.end() && id->is_primitive() && !id->is_null()) out.id = *id;
+  const auto text = doc.find(cfg_.field);
+  if (text == doc.end()) {
+    out.error = "missing \"" + cfg_.field + "\" (set the field name with --field); " + expected;
+    return true;
+  }
+  if (!text->is_string()) {
+    out.error = "\"" + cfg_.field + "\" is " + with_article(*text) + ", expected a string";
+    return true;
+  }
+  if (!cfg_.prompt_field.empty()) {
+    const auto prompt = doc.find(cfg_.prompt_field);
+    if (prompt != doc.end() && !prompt->is_null()) {
+      if (!prompt->is_string()) {
+        out.error = "\"" + cfg_.prompt_field + "\" is " + with_article(*prompt) + ", expected a string (or null)";
+        return true;
+      }
+      out.has_prompt = true;
+      out.prompt = prompt->get_ref<const std::string&>();
+      int64_t replaced = 0;
+      out.error = check_text(out.prompt, 0, cfg_.replace_invalid_utf8, replaced, "prompt");
+      out.replaced += replaced;
+      if (!out.error.empty()) {
+        out.error = "\"" + cfg_.prompt_field + "\": " + out.error;
+        return true;
+      }
+    }
+  }
+  std::string& s = text->get_ref<std::string&>();
+  if (is_blank(s)) {
+    out.error = s.empty() ? "empty document: \"" + cfg_.field + "\" is an empty string"
+                          : "empty document: \"" + cfg_.field + "\" holds only whitespace";
+    return true;
+  }
+  if (s.size() <= cfg_.piece_bytes) {
+    out.text = std::move(s);
+    int64_t replaced = 0;
+    out.error = check_text(out.text, 0, cfg_.replace_invalid_utf8, replaced, "document");
+    out.replaced += replaced;
+    return true;
+  }
+  // A long text: hand it out in pieces.
+  pending_text_ = std::move(s);
+  pending_pos_ = 0;
+  pending_doc_ = out.document;
+  pending_line_ = out.line;
+  return emit_pending_piece(out);  // keeps out.id and out.prompt
+}
+
+// plain: documents assembled from lines (see the header for the three split modes).
+bool document_reader::next_plain_unit(unit& out) {
+  const auto open_doc = [&] {
+    doc_open_ = true;
+    doc_emitted_piece_ = false;
+    doc_line_ = cfg_.split == split_mode::document ? 1 : line_no_;
+    piece_.clear();
+    piece_ready_ = false;
+    ++document_;
+  };
+  // Emits piece_ as a unit of the current document.
+  const auto emit = [&](bool last) {
+    out.document = document_;
+    out.line = doc_line_;
+    out.first_piece = !doc_emitted_piece_;
+    out.last_piece = last;
+    if (out.first_piece) out.id = cfg_.source_name + ":" + std::to_string(doc_line_);
+    const uint64_t offset = doc_offset_;
+    doc_offset_ += piece_.size();
+    out.text.swap(piece_);
+    piece_.clear();
+    piece_ready_ = false;
+    if (out.first_piece && last && is_blank(out.text)) {
+      out.error = out.text.empty() ? "empty document" : "empty document: only whitespace";
+    } else {
+      out.error = check_text(out.text, offset, cfg_.replace_invalid_utf8, out.replaced, "document");
+    }
+    doc_emitted_piece_ = true;
+    if (last) {
+      doc_open_ = false;
+      doc_offset_ = 0;
+    }
+    return true;
+  };
+  // Adds a line segment (and the newline that ended it) to the piece being assembled.
+  const auto append = [&](std::string_view seg, bool newline) {
+    piece_.append(seg);
+    if (newline) piece_ += '\n';
+    if (piece_.size() >= cfg_.piece_bytes) piece_ready_ = true;
+  };
+  // Emits the ready piece; the segment starts the next one (seg views buf_, not piece_).
+  const auto emit_then_start = [&](std::string_view seg, bool newline) {
+    emit(false);
+    append(seg, newline);
+    return true;
+  };
+
+  if (cfg_.split == split_mode::document && !doc_open_ && document_ < 0) open_doc();
+
+  for (;;) {
+    const bool line_start = !in_line_;
+    size_t b = 0, e = 0;
+    bool complete = false;
+    if (!next_line_span(cfg_.piece_bytes, b, e, complete)) {
+      // End of input: close the open document.
+      if (doc_open_) {
+        if (cfg_.split == split_mode::paragraph && !piece_.empty() && piece_.back() == '\n') piece_.pop_back();
+        return emit(true);
+      }
+      return false;
+    }
+    const std::string_view seg(buf_.data() + b, e - b);
+    // Whether this segment ended its line with '\n' (as opposed to the end of input).
+    const bool newline = complete && begin_ > 0 && buf_[begin_ - 1] == '\n' && begin_ - 1 >= e;
+
+    switch (cfg_.split) {
+      case split_mode::line: {
+        if (line_start) open_doc();
+        piece_.assign(seg);
+        return emit(complete);
+      }
+      case split_mode::document: {
+        // A ready piece waits for the end of a run of empty lines (so that "\n\n" is not
+        // split between pieces), but grows to at most twice the piece size.
+        const bool blank_line = line_start && complete && seg.empty();
+        if (piece_ready_ && (!blank_line || piece_.size() >= 2 * cfg_.piece_bytes)) return emit_then_start(seg, newline);
+        append(seg, newline);
+        break;
+      }
+      case split_mode::paragraph: {
+        const bool blank_line = line_start && complete && is_blank(seg);
+        if (blank_line) {
+          if (doc_open_) {
+            if (!piece_.empty() && piece_.back() == '\n') piece_.pop_back();
+            return emit(true);
+          }
+          break;
+        }
+        if (!doc_open_) open_doc();
+        if (piece_ready_) return emit_then_start(seg, newline);
+        append(seg, newline);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace tracemark::cli
