@@ -26,7 +26,6 @@
 
 namespace {
 
-using tracemark::scheme_kind;
 
 std::vector<int32_t> random_tokens(size_t n, int32_t vocab) {
   std::mt19937_64 rng(0xdec0de00ULL + n);
@@ -36,13 +35,13 @@ std::vector<int32_t> random_tokens(size_t n, int32_t vocab) {
   return out;
 }
 
-void BM_score(benchmark::State& state, scheme_kind kind, int32_t h, int32_t vocab, bool full, bool dedup = true) {
+void BM_score(benchmark::State& state, const char* kind, int32_t h, int32_t vocab, bool full, bool dedup = true) {
   const size_t n = static_cast<size_t>(state.range(0));
   const std::vector<int32_t> tokens = random_tokens(n, vocab);
   tracemark::key::secret_bytes secret{};
   for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<uint8_t>(0x3c ^ (5 * i));
   tracemark::scheme_config cfg;
-  cfg.kind = kind;
+  cfg.name = kind;
   cfg.context_width = h;
   cfg.gamma = 0.25;
   cfg.vocab_size = vocab;
@@ -56,9 +55,9 @@ void BM_score(benchmark::State& state, scheme_kind kind, int32_t h, int32_t voca
   int64_t scored = 0, repeats = 0;
   for (auto _ : state) {
     const tracemark::detection d = det.score(tokens, 0, seen);
-    scored = d.n_scored;
+    scored = d.n_scored();
     repeats = d.n_repeat;
-    benchmark::DoNotOptimize(d.log10_p);
+    benchmark::DoNotOptimize(d.test.log10_p);
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
   state.counters["scored"] = static_cast<double>(scored);
@@ -72,15 +71,15 @@ void lengths(benchmark::internal::Benchmark* b) {
   b->ArgName("len")->Arg(200)->Arg(10000)->Arg(1000000)->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure, scheme_kind::lefthash, 1, 32000, false)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, lefthash_h4_pure, scheme_kind::lefthash, 4, 32000, false)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, minhash_h4_pure, scheme_kind::minhash, 4, 32000, false)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, unigram_pure, scheme_kind::unigram, 0, 32000, false)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, lefthash_h1_full, scheme_kind::lefthash, 1, 32000, true)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, lefthash_h4_full, scheme_kind::lefthash, 4, 32000, true)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, minhash_h4_full, scheme_kind::minhash, 4, 32000, true)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, unigram_full, scheme_kind::unigram, 0, 32000, true)->Apply(lengths);
-BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure_vocab151936, scheme_kind::lefthash, 1, 151936, false)
+BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure, "kgw-lefthash", 1, 32000, false)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, lefthash_h4_pure, "kgw-lefthash", 4, 32000, false)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, minhash_h4_pure, "kgw-minhash", 4, 32000, false)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, unigram_pure, "unigram", 0, 32000, false)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, lefthash_h1_full, "kgw-lefthash", 1, 32000, true)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, lefthash_h4_full, "kgw-lefthash", 4, 32000, true)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, minhash_h4_full, "kgw-minhash", 4, 32000, true)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, unigram_full, "unigram", 0, 32000, true)->Apply(lengths);
+BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure_vocab151936, "kgw-lefthash", 1, 151936, false)
     ->ArgName("len")
     ->Arg(10000)
     ->Unit(benchmark::kMicrosecond);
@@ -88,7 +87,7 @@ BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure_vocab151936, scheme_kind::lefthash,
 // ------------------------------------------------------------------ diagnostics
 // Where the time goes at 1,000,000 tokens (docs/PERFORMANCE.md): the same scoring without
 // deduplication (PRF cost only; not a valid test, see SPEC §6.1), and the tuple_set alone.
-BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure_NODEDUP, scheme_kind::lefthash, 1, 32000, false, false)
+BENCHMARK_CAPTURE(BM_score, lefthash_h1_pure_NODEDUP, "kgw-lefthash", 1, 32000, false, false)
     ->Apply(lengths);
 
 struct tuple_input {
@@ -243,7 +242,7 @@ void BM_proto_score_pure(benchmark::State& state, int32_t h, bool huge, bool pre
   tracemark::key::secret_bytes secret{};
   for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<uint8_t>(0x3c ^ (5 * i));
   tracemark::scheme_config cfg;
-  cfg.kind = scheme_kind::lefthash;
+  cfg.name = "kgw-lefthash";
   cfg.context_width = h;
   cfg.vocab_size = 32000;
   const tracemark::scheme s(tracemark::key::from_secret(secret), cfg);
@@ -263,7 +262,7 @@ void BM_proto_score_pure(benchmark::State& state, int32_t h, bool huge, bool pre
     if (!prefetch) {
       for (size_t i = first; i < n; ++i) {
         const int32_t t = tokens[i];
-        const uint64_t sd = tracemark::detail::scheme_seed(scheme_kind::lefthash, keys, tokens.data() + i - first, h, t);
+        const uint64_t sd = tracemark::detail::scheme_seed(tracemark::detail::green_list_kind::lefthash, keys, tokens.data() + i - first, h, t);
         if (!seen.insert_at(seen.index_of(sd, t), sd, t)) continue;
         ++n_scored;
         n_green += tracemark::detail::membership_prf(keys, sd, t) < threshold;
@@ -273,7 +272,7 @@ void BM_proto_score_pure(benchmark::State& state, int32_t h, bool huge, bool pre
     uint64_t ring_seed[kAhead];
     size_t ring_idx[kAhead];
     auto stage = [&](size_t i) {
-      const uint64_t sd = tracemark::detail::scheme_seed(scheme_kind::lefthash, keys, tokens.data() + i - first, h, tokens[i]);
+      const uint64_t sd = tracemark::detail::scheme_seed(tracemark::detail::green_list_kind::lefthash, keys, tokens.data() + i - first, h, tokens[i]);
       const size_t ix = seen.index_of(sd, tokens[i]);
       seen.prefetch(ix);
       ring_seed[i % kAhead] = sd;
@@ -296,7 +295,7 @@ void BM_proto_score_pure(benchmark::State& state, int32_t h, bool huge, bool pre
   opt.keep_trace = false;
   opt.min_window = 0;
   const tracemark::detection ref = tracemark::detector(s, opt).score(tokens);
-  if (ref.n_scored != n_scored || ref.n_green != n_green) {
+  if (ref.n_scored() != n_scored || ref.n_green() != n_green) {
     state.SkipWithError("replica disagrees with detector::score");
     return;
   }
@@ -326,7 +325,7 @@ void BM_minhash_seeds(benchmark::State& state, bool cached) {
   const std::vector<int32_t> tokens = random_tokens(n, 32000);
   tracemark::key::secret_bytes secret{};
   tracemark::scheme_config cfg;
-  cfg.kind = scheme_kind::minhash;
+  cfg.name = "kgw-minhash";
   cfg.context_width = h;
   cfg.vocab_size = 32000;
   const tracemark::scheme s(tracemark::key::from_secret(secret), cfg);
@@ -335,7 +334,7 @@ void BM_minhash_seeds(benchmark::State& state, bool cached) {
   auto compute = [&]() {
     if (!cached) {
       for (size_t i = h; i < n; ++i)
-        seeds[i] = tracemark::detail::scheme_seed(scheme_kind::minhash, keys, tokens.data() + i - h, h, 0);
+        seeds[i] = tracemark::detail::scheme_seed(tracemark::detail::green_list_kind::minhash, keys, tokens.data() + i - h, h, 0);
     } else {
       for (size_t i = 0; i < n; ++i) {
         const uint32_t w = static_cast<uint32_t>(tokens[i]);

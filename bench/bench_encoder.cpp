@@ -45,7 +45,6 @@
 namespace {
 
 using tracemark::candidate;
-using tracemark::scheme_kind;
 
 constexpr size_t kTopK = 40;
 constexpr float kDelta = 2.0f;
@@ -96,14 +95,14 @@ const logits_fixture& logits_for(int32_t vocab) {
   return *slot;
 }
 
-const tracemark::watermarker& watermarker_for(scheme_kind kind, int32_t vocab) {
-  static std::map<std::pair<int, int32_t>, std::unique_ptr<tracemark::watermarker>> cache;
-  auto& slot = cache[{static_cast<int>(kind), vocab}];
+const tracemark::watermarker& watermarker_for(const std::string& kind, int32_t vocab) {
+  static std::map<std::pair<std::string, int32_t>, std::unique_ptr<tracemark::watermarker>> cache;
+  auto& slot = cache[{kind, vocab}];
   if (!slot) {
     tracemark::key::secret_bytes secret{};
     for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<uint8_t>(0xa5 ^ (11 * i));
     tracemark::scheme_config cfg;
-    cfg.kind = kind;
+    cfg.name = kind;
     cfg.context_width = 1;
     cfg.gamma = kGamma;
     cfg.vocab_size = vocab;
@@ -129,7 +128,7 @@ void set_counters(benchmark::State& state, size_t n, size_t tested_total) {
 }
 
 // One decoding step per iteration: accept, restore (copy), apply.
-void run_apply(benchmark::State& state, scheme_kind kind, array_kind arrays, bool sorted_flag, bool prune) {
+void run_apply(benchmark::State& state, const char* kind, array_kind arrays, bool sorted_flag, bool prune) {
   const int32_t vocab = static_cast<int32_t>(state.range(0));
   const logits_fixture& f = logits_for(vocab);
   const tracemark::watermarker& wm = watermarker_for(kind, vocab);
@@ -154,15 +153,15 @@ void run_apply(benchmark::State& state, scheme_kind kind, array_kind arrays, boo
 }
 
 // (a) full candidate array in id order, pruning on.
-void BM_apply_unsorted(benchmark::State& s) { run_apply(s, scheme_kind::lefthash, array_kind::unsorted, false, true); }
+void BM_apply_unsorted(benchmark::State& s) { run_apply(s, "kgw-lefthash", array_kind::unsorted, false, true); }
 // (a) with kgw-selfhash: one context hash + one full membership hash per tested candidate.
-void BM_apply_unsorted_selfhash(benchmark::State& s) { run_apply(s, scheme_kind::selfhash, array_kind::unsorted, false, true); }
+void BM_apply_unsorted_selfhash(benchmark::State& s) { run_apply(s, "kgw-selfhash", array_kind::unsorted, false, true); }
 // (b) full array sorted descending, sorted_descending = true (scan stops at the cutoff).
-void BM_apply_sorted(benchmark::State& s) { run_apply(s, scheme_kind::lefthash, array_kind::sorted, true, true); }
+void BM_apply_sorted(benchmark::State& s) { run_apply(s, "kgw-lefthash", array_kind::sorted, true, true); }
 // (c) top-k = 40 candidates, sorted descending (llama.cpp's top-k sampler sorts).
-void BM_apply_topk40(benchmark::State& s) { run_apply(s, scheme_kind::lefthash, array_kind::top_k, true, true); }
+void BM_apply_topk40(benchmark::State& s) { run_apply(s, "kgw-lefthash", array_kind::top_k, true, true); }
 // (d) apply_all: every candidate tested, no pruning; the baseline for (a).
-void BM_apply_all(benchmark::State& s) { run_apply(s, scheme_kind::lefthash, array_kind::unsorted, false, false); }
+void BM_apply_all(benchmark::State& s) { run_apply(s, "kgw-lefthash", array_kind::unsorted, false, false); }
 
 // Where the 5 us budget at vocab 151,936 holds: top-k arrays of k = 40 ... 2048
 // (the k highest logits, sorted descending, sorted_descending = true).
@@ -170,7 +169,7 @@ void BM_apply_topk_n(benchmark::State& state) {
   const size_t k = static_cast<size_t>(state.range(0));
   const int32_t vocab = 151936;
   const logits_fixture& f = logits_for(vocab);
-  const tracemark::watermarker& wm = watermarker_for(scheme_kind::lefthash, vocab);
+  const tracemark::watermarker& wm = watermarker_for("kgw-lefthash", vocab);
   const std::vector<candidate> pristine(f.sorted.begin(), f.sorted.begin() + static_cast<std::ptrdiff_t>(k));
   std::vector<candidate> work(pristine);
   tracemark::sequence_state seq = wm.new_state();
@@ -189,7 +188,7 @@ void BM_apply_topk_n(benchmark::State& state) {
 void BM_apply_unsorted_manual_time(benchmark::State& state) {
   const int32_t vocab = static_cast<int32_t>(state.range(0));
   const logits_fixture& f = logits_for(vocab);
-  const tracemark::watermarker& wm = watermarker_for(scheme_kind::lefthash, vocab);
+  const tracemark::watermarker& wm = watermarker_for("kgw-lefthash", vocab);
   std::vector<candidate> work(f.by_id);
   tracemark::sequence_state seq = wm.new_state();
   size_t step = 0, tested_total = 0;
@@ -296,7 +295,7 @@ void BM_proto_bias(benchmark::State& state, bias_variant variant) {
   }
   const int32_t vocab = static_cast<int32_t>(state.range(0));
   const logits_fixture& f = logits_for(vocab);
-  const tracemark::watermarker& wm = watermarker_for(scheme_kind::lefthash, vocab);
+  const tracemark::watermarker& wm = watermarker_for("kgw-lefthash", vocab);
   const tracemark::prf_keys& keys = wm.get_scheme().keys();
   const uint64_t t = wm.get_scheme().green_threshold();
   const std::vector<candidate>& pristine = f.by_id;
@@ -312,7 +311,7 @@ void BM_proto_bias(benchmark::State& state, bias_variant variant) {
                                         -std::numeric_limits<float>::infinity());
     int32_t context[1];
     seq.copy_context(context);
-    const uint64_t sd = tracemark::detail::scheme_seed(scheme_kind::lefthash, keys, context, 1, 0);
+    const uint64_t sd = tracemark::detail::scheme_seed(tracemark::detail::green_list_kind::lefthash, keys, context, 1, 0);
     const tracemark::detail::siphash_state st =
         tracemark::detail::siphash24_after_seed(tracemark::detail::green_key(keys), sd);
     switch (variant) {

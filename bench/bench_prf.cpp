@@ -51,7 +51,7 @@ struct prf_fixture {
     for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<uint8_t>(0x5a ^ (7 * i));
     const tracemark::key master = tracemark::key::from_secret(secret);
     tracemark::scheme_config cfg;
-    cfg.kind = tracemark::scheme_kind::lefthash;
+    cfg.name = "kgw-lefthash";
     cfg.context_width = 1;
     cfg.gamma = 0.25;
     cfg.vocab_size = kVocab;

@@ -23,6 +23,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libeigen3-dev libssl-dev libcli11-dev doctest-dev
   libboost-math-dev nlohmann-json3-dev libbenchmark-dev libcpp-httplib-dev libpng-dev
+  curl python3 python3-jsonschema
 )
 # The tests also render `tracemark audit --report` pages in headless Chromium.
 if [ "$mode" = "test" ]; then packages+=(chromium); fi

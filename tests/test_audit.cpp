@@ -13,15 +13,16 @@
 #include "tracemark/binomial.h"
 #include "tracemark/detector.h"
 #include "tracemark/error.h"
+#include "tracemark/evidence.h"
 
 using namespace tracemark;
 using testing_util::splitmix64;
 
 namespace {
 
-scheme_config cfg(int32_t h = 1, int32_t vocab = 512, scheme_kind kind = scheme_kind::lefthash) {
+scheme_config cfg(int32_t h = 1, int32_t vocab = 512, std::string kind = "kgw-lefthash") {
   scheme_config c;
-  c.kind = kind;
+  c.name = kind;
   c.context_width = h;
   c.vocab_size = vocab;
   return c;
@@ -87,8 +88,8 @@ std::vector<int32_t> copying_predictions(const std::vector<int32_t>& x, int32_t 
 
 // Randomised p-value of an audit (exactly uniform under the null for a discrete test).
 double randomized_p(const audit_evidence& e, splitmix64& rng) {
-  const double above = std::pow(10.0, binomial_log10_sf(e.green + 1, e.scored, e.gamma));
-  const double at = std::exp(binomial_log_pmf(e.green, e.scored, e.gamma));
+  const double above = std::pow(10.0, binomial_log10_sf(static_cast<int64_t>(e.test.stat.score) + 1, e.test.stat.scored, e.null.p()));
+  const double at = std::exp(binomial_log_pmf(static_cast<int64_t>(e.test.stat.score), e.test.stat.scored, e.null.p()));
   return above + rng.uniform() * at;
 }
 
@@ -114,25 +115,25 @@ std::filesystem::path temp_path(const std::string& name) {
 }  // namespace
 
 TEST_CASE("Clopper-Pearson: closed forms, the defining tail equations, exact coverage") {
-  const proportion_interval none = clopper_pearson(0, 0);
+  const score_interval none = clopper_pearson(0, 0);
   CHECK(none.low == 0.0);
   CHECK(none.high == 1.0);
-  const proportion_interval zero = clopper_pearson(0, 10);
+  const score_interval zero = clopper_pearson(0, 10);
   CHECK(zero.low == 0.0);
   CHECK(zero.high == doctest::Approx(1.0 - std::pow(0.025, 0.1)).epsilon(1e-12));
-  const proportion_interval all = clopper_pearson(10, 10);
+  const score_interval all = clopper_pearson(10, 10);
   CHECK(all.low == doctest::Approx(std::pow(0.025, 0.1)).epsilon(1e-12));
   CHECK(all.high == 1.0);
-  const proportion_interval half = clopper_pearson(5, 10);
+  const score_interval half = clopper_pearson(5, 10);
   CHECK(half.low == doctest::Approx(0.1870860).epsilon(1e-6));  // standard tables
   CHECK(half.high == doctest::Approx(0.8129140).epsilon(1e-6));
   // The ends solve P[Bin(n, low) >= k] = 0.025 and P[Bin(n, high) <= k] = 0.025.
-  const proportion_interval ci = clopper_pearson(2771, 10000, 0.95);
+  const score_interval ci = clopper_pearson(2771, 10000, 0.95);
   CHECK(std::exp(binomial_log_sf(2771, 10000, ci.low)) == doctest::Approx(0.025).epsilon(1e-7));
   CHECK(1.0 - std::exp(binomial_log_sf(2772, 10000, ci.high)) == doctest::Approx(0.025).epsilon(1e-7));
   // Exact coverage >= 95% for every p (n = 40, a grid of p).
   const int64_t n = 40;
-  std::vector<proportion_interval> cis;
+  std::vector<score_interval> cis;
   for (int64_t k = 0; k <= n; ++k) cis.push_back(clopper_pearson(k, n));
   for (int i = 1; i < 400; ++i) {
     const double p = i / 400.0;
@@ -150,15 +151,15 @@ TEST_CASE("context ids: lefthash = seed; selfhash ignores the candidate; minhash
   const key k = testing_util::key_from_seed(3);
   const scheme left(k, cfg(2));
   const int32_t ctx[2] = {5, 9};
-  CHECK(context_id(left, ctx) == left.seed(ctx, 1));
-  CHECK(context_id(left, ctx) == left.seed(ctx, 400));
-  const scheme self(k, cfg(2, 512, scheme_kind::selfhash));
+  CHECK(left.context_id(ctx) == left.seed(ctx, 1));
+  CHECK(left.context_id(ctx) == left.seed(ctx, 400));
+  const scheme self(k, cfg(2, 512, "kgw-selfhash"));
   CHECK(self.seed(ctx, 1) != self.seed(ctx, 2));  // the seed depends on the candidate...
   const int32_t other[2] = {9, 5};
-  CHECK(context_id(self, ctx) != context_id(self, other));  // ...the context id only on the context
-  const scheme minh(k, cfg(2, 512, scheme_kind::minhash));
+  CHECK(self.context_id(ctx) != self.context_id(other));  // ...the context id only on the context
+  const scheme minh(k, cfg(2, 512, "kgw-minhash"));
   const int32_t a[2] = {5, 9}, b[2] = {9, 5};
-  CHECK(context_id(minh, a) == context_id(minh, b));  // same set of tokens: same min-hash seed
+  CHECK(minh.context_id(a) == minh.context_id(b));  // same set of tokens: same min-hash seed
 }
 
 TEST_CASE("black box, no filters: the same counts as the detector; global dedup across documents") {
@@ -174,26 +175,26 @@ TEST_CASE("black box, no filters: the same counts as the detector; global dedup 
     const auto t = testing_util::random_tokens(rng, 60, 40);  // small alphabet: many repeats
     const auto c = acc.add_completion(t, 5);
     scored += c.scored;
-    green += c.green;
+    green += static_cast<int64_t>(c.score);
     if (d == 0) {  // the first document: exactly the detector's per-text result
       const detection one = det.score(t, 5);
-      CHECK(c.scored == one.n_scored);
-      CHECK(c.green == one.n_green);
+      CHECK(c.scored == one.n_scored());
+      CHECK(static_cast<int64_t>(c.score) == one.n_green());
     }
   }
   const audit_evidence e = acc.evidence();
-  CHECK(e.scored == scored);
-  CHECK(e.green == green);
+  CHECK(e.test.stat.scored == scored);
+  CHECK(static_cast<int64_t>(e.test.stat.score) == green);
   CHECK(e.usage.documents == 20);
   CHECK(e.usage.tokens == 20 * 60);
   CHECK(e.usage.completion_tokens == 20 * 55);
   CHECK(e.filters.no_context == 0);  // n_prompt = 5 >= h
-  CHECK(e.filters.dedup_repeats + e.scored == 20 * 55);
-  CHECK(e.scored <= 40 * 40 * 40);  // distinct (context, token) triples at most
-  CHECK(e.log10_p == doctest::Approx(binomial_log10_sf(green, scored, s.gamma_effective())));
-  CHECK(e.green_rate == doctest::Approx(static_cast<double>(green) / static_cast<double>(scored)));
-  CHECK(e.ci_low <= e.green_rate);
-  CHECK(e.green_rate <= e.ci_high);
+  CHECK(e.filters.dedup_repeats + e.test.stat.scored == 20 * 55);
+  CHECK(e.test.stat.scored <= 40 * 40 * 40);  // distinct (context, token) triples at most
+  CHECK(e.test.log10_p == doctest::Approx(binomial_log10_sf(green, scored, s.gamma_effective())));
+  CHECK((e.test.stat.score / static_cast<double>(e.test.stat.scored)) == doctest::Approx(static_cast<double>(green) / static_cast<double>(scored)));
+  CHECK(e.interval.low <= (e.test.stat.score / static_cast<double>(e.test.stat.scored)));
+  CHECK((e.test.stat.score / static_cast<double>(e.test.stat.scored)) <= e.interval.high);
 }
 
 TEST_CASE("black box null: key-independent completions give uniform p-values over 300 keys") {
@@ -235,14 +236,14 @@ TEST_CASE("prompt filter: a suspect that copies a marked prompt looks radioactiv
     filtered.add_completion(t, 60);
   }
   const audit_evidence a = naive.evidence(), b = filtered.evidence();
-  MESSAGE("copying a marked prompt: without the filter log10 p = ", a.log10_p, " (", a.scored,
-          " tuples); with it ", b.scored, " tuples scored, ", b.filters.prompt_context, " dropped");
-  CHECK(a.log10_p < -10);
-  CHECK(a.detected);
+  MESSAGE("copying a marked prompt: without the filter log10 p = ", a.test.log10_p, " (", a.test.stat.scored,
+          " tuples); with it ", b.test.stat.scored, " tuples scored, ", b.filters.prompt_context, " dropped");
+  CHECK(a.test.log10_p < -10);
+  CHECK(a.detected());
   // Every copied context (the boundary one aside) occurs in a prompt: almost nothing is left.
   CHECK(b.filters.prompt_context > 20 * 50);
-  CHECK(b.scored <= 20 * 2);
-  CHECK_FALSE(b.detected);
+  CHECK(b.test.stat.scored <= 20 * 2);
+  CHECK_FALSE(b.detected());
 }
 
 TEST_CASE("reading mode: without the first-occurrence rule a copying model looks radioactive; with it, valid") {
@@ -268,9 +269,9 @@ TEST_CASE("reading mode: without the first-occurrence rule a copying model looks
     p_dedup_only.push_back(randomized_p(b.evidence(), urng));
     p_naive.push_back(randomized_p(c.evidence(), urng));
     if (key_i == 0)
-      MESSAGE("key 0: first-occurrence rule ", a.evidence().scored, " tuples (", a.evidence().filters.not_first_occurrence,
-              " later occurrences dropped), log10 p = ", a.evidence().log10_p, "; dedup only log10 p = ",
-              b.evidence().log10_p, "; naive log10 p = ", c.evidence().log10_p);
+      MESSAGE("key 0: first-occurrence rule ", a.evidence().test.stat.scored, " tuples (", a.evidence().filters.not_first_occurrence,
+              " later occurrences dropped), log10 p = ", a.evidence().test.log10_p, "; dedup only log10 p = ",
+              b.evidence().test.log10_p, "; naive log10 p = ", c.evidence().test.log10_p);
   }
   auto rejected = [](const std::vector<double>& ps, double alpha) {
     int r = 0;
@@ -315,12 +316,12 @@ TEST_CASE("reading mode: a student trained on marked text is detected, one train
     clean_audit.add_reading(x, top1(clean_student, x));
   }
   const audit_evidence m = marked_audit.evidence(), c = clean_audit.evidence();
-  MESSAGE("bigram students, reading mode: marked log10 p = ", m.log10_p, " (green rate ", m.green_rate, ", ", m.scored,
-          " tuples); clean log10 p = ", c.log10_p, " (green rate ", c.green_rate, ")");
-  CHECK(m.log10_p < -6);
-  CHECK(m.detected);
-  CHECK(c.log10_p > -3);
-  CHECK(m.ci_low > m.gamma);
+  MESSAGE("bigram students, reading mode: marked log10 p = ", m.test.log10_p, " (green rate ", (m.test.stat.score / static_cast<double>(m.test.stat.scored)), ", ", m.test.stat.scored,
+          " tuples); clean log10 p = ", c.test.log10_p, " (green rate ", (c.test.stat.score / static_cast<double>(c.test.stat.scored)), ")");
+  CHECK(m.test.log10_p < -6);
+  CHECK(m.detected());
+  CHECK(c.test.log10_p > -3);
+  CHECK(m.interval.low > m.null.p());
 }
 
 TEST_CASE("reading mode bookkeeping: predictions must match the text; negative predictions skip") {
@@ -337,7 +338,7 @@ TEST_CASE("reading mode bookkeeping: predictions must match the text; negative p
   // (prediction -1), 6: (2,3) again: not a first occurrence.
   CHECK(e.filters.no_context == 2);
   CHECK(e.filters.not_first_occurrence == 1);
-  CHECK(e.scored == 3);
+  CHECK(e.test.stat.scored == 3);
   REQUIRE(e.samples.size() == 1);
   CHECK(e.samples[0].marks.size() == x.size());
   CHECK(e.samples[0].scored_tokens == pred);
@@ -354,14 +355,14 @@ TEST_CASE("index: built from marked outputs, filters contexts, round-trips, refu
   idx.finalize();
   CHECK(idx.size() == 5);
   const int32_t c1[2] = {6, 7}, c2[2] = {8, 9};
-  CHECK(idx.contains(context_id(s, c1)));
-  CHECK_FALSE(idx.contains(context_id(s, c2)));  // followed by nothing generated
+  CHECK(idx.contains(s.context_id(c1)));
+  CHECK_FALSE(idx.contains(s.context_id(c2)));  // followed by nothing generated
 
   const auto path = temp_path("idx");
   idx.save(path);
   const context_index back = context_index::load(path, k, s);
   CHECK(back.size() == 5);
-  CHECK(back.contains(context_id(s, c1)));
+  CHECK(back.contains(s.context_id(c1)));
   CHECK(back.fingerprint() == k.fingerprint());
   CHECK_THROWS_WITH_AS(context_index::load(path, other, scheme(other, cfg(2))), doctest::Contains("built for key"),
                        tracemark::error);
@@ -378,7 +379,7 @@ TEST_CASE("index: built from marked outputs, filters contexts, round-trips, refu
   acc.add_completion(std::vector<int32_t>{6, 7, 8, 9, 6, 10, 3}, 0);
   // Positions 2..6, contexts (6,7) in, (7,8) in, (8,9) out, (9,6) out, (6,10) in.
   const audit_evidence e = acc.evidence();
-  CHECK(e.scored == 3);
+  CHECK(e.test.stat.scored == 3);
   CHECK(e.filters.not_in_index == 2);
   CHECK(e.index_contexts == 5);
 
@@ -424,7 +425,7 @@ TEST_CASE("evidence JSON: every field, parseable, numbers exact, samples and cur
   e.suspect = "http://127.0.0.1:1/";
   e.key_fingerprint = k.fingerprint();
   for (int indent : {2, -1}) {
-    const std::string text = to_json(e, indent);
+    const std::string text = audit_record_json(e, evidence_params::of(s, k.fingerprint(), 1e-4, true, 0), indent);
     if (indent < 0) CHECK(text.find('\n') == std::string::npos);
     const nlohmann::json j = nlohmann::json::parse(text);
     CHECK(j["format"] == "tracemark-audit 1");
@@ -433,13 +434,13 @@ TEST_CASE("evidence JSON: every field, parseable, numbers exact, samples and cur
     CHECK(j["scheme"]["name"] == "kgw-lefthash");
     CHECK(j["scheme"]["context_width"] == 1);
     CHECK(j["scheme"]["description"] == "kgw-lefthash h=1 gamma=0.25 vocab=512");
-    CHECK(j["scored"].get<int64_t>() == e.scored);
-    CHECK(j["green"].get<int64_t>() == e.green);
-    CHECK(j["gamma"].get<double>() == e.gamma);
-    CHECK(j["green_rate"].get<double>() == e.green_rate);
-    CHECK(j["ci_low"].get<double>() == e.ci_low);
-    CHECK(j["ci_high"].get<double>() == e.ci_high);
-    CHECK(j["log10_p"].get<double>() == e.log10_p);
+    CHECK(j["scored"].get<int64_t>() == e.test.stat.scored);
+    CHECK(j["green"].get<int64_t>() == static_cast<int64_t>(e.test.stat.score));
+    CHECK(j["gamma"].get<double>() == e.null.p());
+    CHECK(j["green_rate"].get<double>() == (e.test.stat.score / static_cast<double>(e.test.stat.scored)));
+    CHECK(j["ci_low"].get<double>() == e.interval.low);
+    CHECK(j["ci_high"].get<double>() == e.interval.high);
+    CHECK(j["log10_p"].get<double>() == e.test.log10_p);
     CHECK(j["alpha"].get<double>() == 1e-4);
     CHECK(j["verdict"] == "radioactive");
     CHECK(j["detected"] == true);
@@ -458,6 +459,6 @@ TEST_CASE("evidence JSON: every field, parseable, numbers exact, samples and cur
     const auto& curve = j["curve"];
     REQUIRE(curve.size() >= 2);
     for (size_t i = 1; i < curve.size(); ++i) CHECK(curve[i]["scored"] > curve[i - 1]["scored"]);
-    CHECK(curve.back()["scored"].get<int64_t>() == e.scored);
+    CHECK(curve.back()["scored"].get<int64_t>() == e.test.stat.scored);
   }
 }

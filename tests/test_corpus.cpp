@@ -50,22 +50,22 @@ TEST_CASE("5% marked 10-token documents: each alone undecided, the corpus decide
     n_marked += marked;
     const auto tokens = marked ? marked_text(wm, rng, 10) : testing_util::random_tokens(rng, 10, 32000);
     const document_contribution c = acc.add(tokens, 0, "doc-" + std::to_string(i));
-    docs_alone_detected += c.log10_p < -6;
+    docs_alone_detected += c.test.log10_p < -6;
   }
   const corpus_verdict v = acc.verdict();
   for (const auto& d : v.top_documents) marked_in_top += is_marked[static_cast<size_t>(d.index)];
   // 9 scored tuples per document: even all green gives p = 0.25^9 = 3.8e-6 > 1e-6.
-  MESSAGE("corpus: ", n_marked, " of 5000 docs marked; log10 p ", v.log10_p, "; estimated fraction ",
+  MESSAGE("corpus: ", n_marked, " of 5000 docs marked; log10 p ", v.test.log10_p, "; estimated fraction ",
           v.marked_fraction, " at green rate ", v.marked_green_rate, "; docs detected alone ", docs_alone_detected,
           "; marked among top 10: ", marked_in_top);
   CHECK(docs_alone_detected == 0);
-  CHECK(v.log10_p < -10);
+  CHECK(v.test.log10_p < -10);
   CHECK(v.n_documents == 5000);
   CHECK(v.marked_fraction == doctest::Approx(static_cast<double>(n_marked) / 5000).epsilon(0.5));
   CHECK(v.top_documents.size() == 10);
   CHECK(marked_in_top >= 8);
   for (size_t i = 1; i < v.top_documents.size(); ++i)
-    CHECK(v.top_documents[i - 1].log10_p <= v.top_documents[i].log10_p);
+    CHECK(v.top_documents[i - 1].test.log10_p <= v.top_documents[i].test.log10_p);
 }
 
 TEST_CASE("cross-document dedup: the same boilerplate in every document counts once") {
@@ -73,21 +73,22 @@ TEST_CASE("cross-document dedup: the same boilerplate in every document counts o
   const scheme s(testing_util::key_from_seed(2), config());
   const auto boilerplate = testing_util::random_tokens(rng, 40, 32000);
   corpus_accumulator with(s), without(s, corpus_options{false, 10});
-  int64_t sum_scored = 0, sum_green = 0;
+  int64_t sum_scored = 0;
+  double sum_green = 0;
   for (int i = 0; i < 300; ++i) {
     auto doc = boilerplate;
     const auto body = testing_util::random_tokens(rng, 20, 32000);
     doc.insert(doc.end(), body.begin(), body.end());
     const auto c = with.add(doc, 0, "");
     without.add(doc, 0, "");
-    sum_scored += c.n_scored;
-    sum_green += c.n_green;
+    sum_scored += c.test.stat.scored;
+    sum_green += c.test.stat.score;
   }
   const corpus_verdict a = with.verdict(), b = without.verdict();
-  CHECK(a.n_scored == sum_scored);  // contributions add up to the corpus totals
-  CHECK(a.n_green == sum_green);
-  CHECK(a.n_scored < 300 * 21 + 40);  // the boilerplate's 39 tuples were scored once
-  CHECK(b.n_scored == 300 * 59);
+  CHECK(a.test.stat.scored == sum_scored);  // contributions add up to the corpus totals
+  CHECK(a.test.stat.score == sum_green);
+  CHECK(a.test.stat.scored < 300 * 21 + 40);  // the boilerplate's 39 tuples were scored once
+  CHECK(b.test.stat.scored == 300 * 59);
 }
 
 TEST_CASE("a document added in pieces (extend) is one entry, with exactly the whole document's tuples") {
@@ -115,20 +116,20 @@ TEST_CASE("a document added in pieces (extend) is one entry, with exactly the wh
     CHECK(n_pieces > 2);
     CHECK(last.index == w.index);
     CHECK(last.id == w.id);
-    CHECK(last.n_scored == w.n_scored);
-    CHECK(last.n_green == w.n_green);
-    CHECK(last.log10_p == w.log10_p);
+    CHECK(last.test.stat.scored == w.test.stat.scored);
+    CHECK(last.test.stat.score == w.test.stat.score);
+    CHECK(last.test.log10_p == w.test.log10_p);
   }
   const corpus_verdict a = whole.verdict(), b = pieces.verdict();
   CHECK(b.n_documents == 6);
   CHECK(b.n_tokens == a.n_tokens);
-  CHECK(b.n_scored == a.n_scored);
-  CHECK(b.n_green == a.n_green);
-  CHECK(b.log10_p == a.log10_p);
+  CHECK(b.test.stat.scored == a.test.stat.scored);
+  CHECK(b.test.stat.score == a.test.stat.score);
+  CHECK(b.test.log10_p == a.test.log10_p);
   REQUIRE(b.top_documents.size() == a.top_documents.size());
   for (size_t i = 0; i < a.top_documents.size(); ++i) {
     CHECK(b.top_documents[i].index == a.top_documents[i].index);
-    CHECK(b.top_documents[i].n_scored == a.top_documents[i].n_scored);
+    CHECK(b.top_documents[i].test.stat.scored == a.top_documents[i].test.stat.scored);
   }
   corpus_accumulator empty(wm.get_scheme());
   const std::vector<int32_t> some{1, 2, 3};
@@ -149,8 +150,8 @@ TEST_CASE("null corpora: corpus p-values are valid") {
       acc.add(doc, 0, "");
     }
     const corpus_verdict v = acc.verdict();
-    rejected += v.log10_p <= -2;
-    if (v.log10_p > marked_fraction_min_log10_p) REQUIRE(v.marked_fraction == 0.0);
+    rejected += v.test.log10_p <= -2;
+    if (v.test.log10_p > marked_fraction_min_log10_p) REQUIRE(v.marked_fraction == 0.0);
   }
   const double upper = boost::math::quantile(
       boost::math::complement(boost::math::binomial_distribution<double>(n_corpora, 0.01), 0.0005));

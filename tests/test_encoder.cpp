@@ -67,9 +67,9 @@ long double total_variation(const std::vector<candidate>& a, const std::vector<c
   return tv / 2;
 }
 
-scheme_config config(scheme_kind kind, int32_t h, int32_t vocab) {
+scheme_config config(const std::string& kind, int32_t h, int32_t vocab) {
   scheme_config c;
-  c.kind = kind;
+  c.name = kind;
   c.context_width = h;
   c.vocab_size = vocab;
   return c;
@@ -78,10 +78,10 @@ scheme_config config(scheme_kind kind, int32_t h, int32_t vocab) {
 }  // namespace
 
 TEST_CASE("apply and accept allocate nothing per token") {
-  const watermarker wm(testing_util::key_from_seed(1), config(scheme_kind::lefthash, 2, 32000), 2.0f);
-  const watermarker wm_self(testing_util::key_from_seed(1), config(scheme_kind::selfhash, 4, 32000), 2.0f);
+  const watermarker wm(testing_util::key_from_seed(1), config("kgw-lefthash", 2, 32000), 2.0f);
+  const watermarker wm_self(testing_util::key_from_seed(1), config("kgw-selfhash", 4, 32000), 2.0f);
   // A small vocabulary: the green-list cache is filled and read (lib/src/green_cache.h).
-  const watermarker wm_small(testing_util::key_from_seed(1), config(scheme_kind::lefthash, 1, 512), 2.0f);
+  const watermarker wm_small(testing_util::key_from_seed(1), config("kgw-lefthash", 1, 512), 2.0f);
   splitmix64 rng(1);
   auto logits = realistic_logits(rng, 32000);
   auto small = realistic_logits(rng, 512);
@@ -111,7 +111,7 @@ TEST_CASE("pruned biasing differs from full-vocabulary biasing by < 1e-9 in tota
   splitmix64 rng(2);
   for (int32_t vocab : {32000, 151936}) {
     for (float delta : {1.0f, 2.0f, 4.0f, 8.0f}) {
-      const watermarker wm(testing_util::key_from_seed(rng.next()), config(scheme_kind::lefthash, 1, vocab), delta);
+      const watermarker wm(testing_util::key_from_seed(rng.next()), config("kgw-lefthash", 1, vocab), delta);
       sequence_state state = wm.new_state();
       state.accept(17);
       auto base = realistic_logits(rng, vocab);
@@ -130,7 +130,7 @@ TEST_CASE("pruning bound holds in the worst case: every skipped token sits just 
   // the bound's proof is tight here, so TV must still be below 1e-10 (+ rounding).
   for (float delta : {2.0f, 10.0f}) {
     const int32_t vocab = 151936;
-    const watermarker wm(testing_util::key_from_seed(9), config(scheme_kind::unigram, 0, vocab), delta);
+    const watermarker wm(testing_util::key_from_seed(9), config("unigram", 0, vocab), delta);
     const double margin = watermarker::prune_margin(delta, static_cast<size_t>(vocab));
     std::vector<candidate> base(static_cast<size_t>(vocab));
     for (int32_t i = 0; i < vocab; ++i)
@@ -150,7 +150,7 @@ TEST_CASE("pruning bound holds in the worst case: every skipped token sits just 
 
 TEST_CASE("sorted input lets apply stop early and gives the same result") {
   splitmix64 rng(3);
-  const watermarker wm(testing_util::key_from_seed(3), config(scheme_kind::lefthash, 1, 32000), 2.0f);
+  const watermarker wm(testing_util::key_from_seed(3), config("kgw-lefthash", 1, 32000), 2.0f);
   sequence_state state = wm.new_state();
   state.accept(5);
   auto base = realistic_logits(rng, 32000);
@@ -164,8 +164,8 @@ TEST_CASE("sorted input lets apply stop early and gives the same result") {
 
 TEST_CASE("encoder and detector agree on green, for every scheme") {
   splitmix64 rng(4);
-  for (auto [kind, h] : {std::pair{scheme_kind::lefthash, 3}, std::pair{scheme_kind::selfhash, 2},
-                         std::pair{scheme_kind::minhash, 4}, std::pair{scheme_kind::unigram, 0}}) {
+  for (auto [kind, h] : {std::pair{"kgw-lefthash", 3}, std::pair{"kgw-selfhash", 2},
+                         std::pair{"kgw-minhash", 4}, std::pair{"unigram", 0}}) {
     const watermarker wm(testing_util::key_from_seed(rng.next()), config(kind, h, 1000), 3.0f);
     sequence_state state = wm.new_state();
     std::vector<int32_t> text;
@@ -197,7 +197,7 @@ TEST_CASE("encoder and detector agree on green, for every scheme") {
 }
 
 TEST_CASE("one watermarker shared by many threads gives the same results as one thread") {
-  const watermarker wm(testing_util::key_from_seed(5), config(scheme_kind::lefthash, 2, 32000), 2.0f);
+  const watermarker wm(testing_util::key_from_seed(5), config("kgw-lefthash", 2, 32000), 2.0f);
   auto run = [&](uint64_t seed) {
     splitmix64 rng(seed);
     sequence_state state = wm.new_state();
@@ -235,17 +235,19 @@ TEST_CASE("sequence_state keeps the last h tokens in order") {
 
 TEST_CASE("bad watermarker parameters are rejected with clear errors") {
   const key k = testing_util::key_from_seed(6);
-  CHECK_THROWS_WITH_AS(watermarker(k, config(scheme_kind::lefthash, 1, 100), 0.0f), doctest::Contains("delta"), tracemark::error);
-  CHECK_THROWS_WITH_AS(watermarker(k, config(scheme_kind::lefthash, 0, 100), 2.0f),
+  CHECK_THROWS_WITH_AS(watermarker(k, config("kgw-lefthash", 1, 100), 0.0f), doctest::Contains("delta"), tracemark::error);
+  CHECK_THROWS_WITH_AS(watermarker(k, config("kgw-lefthash", 0, 100), 2.0f),
                        doctest::Contains("context width"), tracemark::error);
-  CHECK_THROWS_WITH_AS(watermarker(k, config(scheme_kind::unigram, 1, 100), 2.0f), doctest::Contains("width 0"),
+  CHECK_THROWS_WITH_AS(watermarker(k, config("unigram", 1, 100), 2.0f), doctest::Contains("width 0"),
                        tracemark::error);
-  CHECK_THROWS_WITH_AS(watermarker(k, config(scheme_kind::lefthash, 1, 0), 2.0f), doctest::Contains("vocab_size"),
+  CHECK_THROWS_WITH_AS(watermarker(k, config("kgw-lefthash", 1, 0), 2.0f), doctest::Contains("vocab_size"),
                        tracemark::error);
-  scheme_config c = config(scheme_kind::lefthash, 1, 100);
+  scheme_config c = config("kgw-lefthash", 1, 100);
   for (double g : {0.0, 1.0, -0.5, 1.5, std::nan("")}) {
     c.gamma = g;
     CHECK_THROWS_WITH_AS(watermarker(k, c, 2.0f), doctest::Contains("gamma"), tracemark::error);
   }
-  CHECK_THROWS_WITH_AS(parse_scheme_kind("kgw"), doctest::Contains("valid schemes"), tracemark::error);
+  c.gamma = 0.25;
+  c.name = "kgw";
+  CHECK_THROWS_WITH_AS(watermarker(k, c, 2.0f), doctest::Contains("valid schemes"), tracemark::error);
 }

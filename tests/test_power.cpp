@@ -75,9 +75,9 @@ TEST_CASE("detection rate at p < 1e-6 vs length matches theory (m = 8 candidates
       const watermarker wm(testing_util::key_from_seed(rng.next()), c, static_cast<float>(delta));
       const auto tokens = generate(wm, rng, len, m, c.vocab_size);
       const detection d = detector(wm.get_scheme()).score(tokens);
-      detected += d.log10_p < std::log10(alpha);
-      green_sum += static_cast<double>(d.n_green);
-      scored_sum += static_cast<double>(d.n_scored);
+      detected += d.test.log10_p < std::log10(alpha);
+      green_sum += static_cast<double>(d.n_green());
+      scored_sum += static_cast<double>(d.n_scored());
     }
     const double rate = static_cast<double>(detected) / n_seqs;
     const double theory = theoretical_power(static_cast<int64_t>(len) - 1, c.gamma, p1, alpha);
@@ -102,5 +102,5 @@ TEST_CASE("low-entropy text carries little signal; more candidates (entropy) rai
   const watermarker wm(testing_util::key_from_seed(1), c, 2.0f);
   const auto tokens = generate(wm, rng, 20000, 64, c.vocab_size);
   const detection d = detector(wm.get_scheme()).score(tokens);
-  CHECK(static_cast<double>(d.n_green) / static_cast<double>(d.n_scored) == doctest::Approx(at64).epsilon(0.02));
+  CHECK(static_cast<double>(d.n_green()) / static_cast<double>(d.n_scored()) == doctest::Approx(at64).epsilon(0.02));
 }

@@ -36,10 +36,10 @@ TEST_CASE("templated text: false positives explode without dedup and stay valid 
     }
     const detection a = detector(s, with).score(text, 0, seen);
     const detection b = detector(s, without).score(text, 0, seen);
-    fp_with += a.log10_p <= -3.0;
-    fp_without += b.log10_p <= -3.0;
-    scored_with += a.n_scored;
-    scored_without += b.n_scored;
+    fp_with += a.test.log10_p <= -3.0;
+    fp_without += b.test.log10_p <= -3.0;
+    scored_with += a.n_scored();
+    scored_without += b.n_scored();
   }
   const double upper = boost::math::quantile(
       boost::math::complement(boost::math::binomial_distribution<double>(n_texts, alpha), 0.0005));

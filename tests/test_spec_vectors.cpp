@@ -261,7 +261,7 @@ TEST_CASE("spec vectors: sub-keys, seeds and green lists of every scheme (SPEC Â
   counter configs, cases;
   for (const auto& c : j.at("configs")) {
     tracemark::scheme_config cfg;
-    cfg.kind = tracemark::parse_scheme_kind(c.at("scheme").get<std::string>());
+    cfg.name = (c.at("scheme").get<std::string>());
     cfg.context_width = c.at("h").get<int32_t>();
     cfg.gamma = gamma_of(c);
     cfg.vocab_size = c.at("vocab").get<int32_t>();
@@ -364,7 +364,7 @@ namespace {
 tracemark::scheme_config make_config(const std::string& scheme, int32_t h, double gamma, int32_t vocab,
                                      const std::string& account) {
   tracemark::scheme_config cfg;
-  cfg.kind = tracemark::parse_scheme_kind(scheme);
+  cfg.name = (scheme);
   cfg.context_width = h;
   cfg.gamma = gamma;
   cfg.vocab_size = vocab;
@@ -377,7 +377,7 @@ double lib_log10_tail(int64_t n_green, int64_t n_scored, double gamma) {
 }
 
 double lib_z(int64_t n_green, int64_t n_scored, double gamma) {
-  return tracemark::green_z_score(n_green, n_scored, gamma);
+  return tracemark::null_distribution::binomial(gamma).test({n_scored, static_cast<double>(n_green)}).z;
 }
 
 struct lib_detection {
@@ -392,7 +392,8 @@ lib_detection lib_detect(const tracemark::scheme& sch, const std::vector<int32_t
   opt.keep_trace = true;
   opt.min_window = 0;
   const tracemark::detection d = tracemark::detector(sch, opt).score(tokens, n_prompt);
-  lib_detection r{d.n_scored, d.n_green, d.n_repeat, d.n_prompt, d.n_no_context, d.gamma, d.z, d.log10_p, {}};
+  lib_detection r{d.n_scored(), d.n_green(), d.n_repeat, d.n_prompt, d.n_no_context, sch.null().p(), d.test.z,
+                  d.test.log10_p, {}};
   for (const tracemark::token_mark m : d.trace) {
     switch (m) {
       case tracemark::token_mark::green: r.marks.emplace_back("green"); break;

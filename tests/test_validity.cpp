@@ -56,11 +56,12 @@ null_run run_null(scheme_config c, int n_seqs, size_t len, double alpha, uint64_
     const scheme s(testing_util::key_from_seed(rng.next()), c);
     const auto tokens = testing_util::random_tokens(rng, len, static_cast<uint32_t>(c.vocab_size));
     const detection d = detector(s, opt).score(tokens, 0, seen);
-    if (d.log10_p <= std::log10(alpha)) ++r.n_rejected;
-    r.expected_rejected += exact_size(d.n_scored, d.gamma, alpha);
+    const double gamma = s.gamma_effective();
+    if (d.test.log10_p <= std::log10(alpha)) ++r.n_rejected;
+    r.expected_rejected += exact_size(d.n_scored(), gamma, alpha);
     // Randomized p-value P[X > G] + U P[X = G] removes the discreteness of the binomial.
-    const double above = std::exp(binomial_log_sf(d.n_green + 1, d.n_scored, d.gamma));
-    const double at = std::exp(binomial_log_pmf(d.n_green, d.n_scored, d.gamma));
+    const double above = std::exp(binomial_log_sf(d.n_green() + 1, d.n_scored(), gamma));
+    const double at = std::exp(binomial_log_pmf(d.n_green(), d.n_scored(), gamma));
     r.randomized_p.push_back(above + rng.uniform() * at);
   }
   return r;
@@ -73,7 +74,7 @@ void check_null(const scheme_config& c, int n_seqs, size_t len, uint64_t seed) {
 
   const double d = testing_util::ks_statistic_uniform(r.randomized_p);
   const double ks_p = testing_util::ks_p_value(d, r.randomized_p.size());
-  INFO("scheme ", scheme_kind_name(c.kind), " h=", c.context_width, " KS D=", d, " p=", ks_p);
+  INFO("scheme ", c.name, " h=", c.context_width, " KS D=", d, " p=", ks_p);
   CHECK(ks_p > 1e-3);
 
   // Rejections are a sum of independent Bernoulli(size_i), size_i <= alpha; the binomial
@@ -82,7 +83,7 @@ void check_null(const scheme_config& c, int n_seqs, size_t len, uint64_t seed) {
   CHECK(size <= alpha);
   const auto [lo, hi] = interval_999(n_seqs, size);
   const auto [lo_alpha, hi_alpha] = interval_999(n_seqs, alpha);
-  MESSAGE("scheme ", scheme_kind_name(c.kind), " h=", c.context_width, ": ", r.n_rejected, " of ", n_seqs,
+  MESSAGE("scheme ", c.name, " h=", c.context_width, ": ", r.n_rejected, " of ", n_seqs,
           " rejected at alpha=1e-3 (exact size ", size, ", 99.9% interval [", lo, ", ", hi, "]); KS p=", ks_p);
   CHECK(static_cast<double>(r.n_rejected) >= lo);
   CHECK(static_cast<double>(r.n_rejected) <= hi);
@@ -94,7 +95,7 @@ void check_null(const scheme_config& c, int n_seqs, size_t len, uint64_t seed) {
 
 TEST_CASE("null p-values are uniform and FPR at 1e-3 is in its 99.9% interval: kgw-lefthash h=1, 100k sequences") {
   scheme_config c;
-  c.kind = scheme_kind::lefthash;
+  c.name = "kgw-lefthash";
   c.context_width = 1;
   c.gamma = 0.25;
   c.vocab_size = 32000;
@@ -105,13 +106,13 @@ TEST_CASE("null validity for the other schemes (20k sequences each)") {
   scheme_config c;
   c.vocab_size = 32000;
   c.gamma = 0.5;
-  c.kind = scheme_kind::selfhash;
+  c.name = "kgw-selfhash";
   c.context_width = 4;
   check_null(c, 20000, 200, 2);
-  c.kind = scheme_kind::minhash;
+  c.name = "kgw-minhash";
   c.gamma = 0.25;
   check_null(c, 20000, 200, 3);
-  c.kind = scheme_kind::unigram;
+  c.name = "unigram";
   c.context_width = 0;
   c.account = "account-7";
   check_null(c, 20000, 200, 4);
@@ -135,9 +136,10 @@ TEST_CASE("null validity with a single fixed key and mixed lengths (the provider
   for (int i = 0; i < 50000; ++i) {
     const auto tokens = testing_util::random_tokens(rng, 20 + rng.below(981), 50000);
     const detection d = det.score(tokens, 0, seen);
-    rejected += d.log10_p <= -3.0;
-    const double above = std::exp(binomial_log_sf(d.n_green + 1, d.n_scored, d.gamma));
-    const double at = std::exp(binomial_log_pmf(d.n_green, d.n_scored, d.gamma));
+    rejected += d.test.log10_p <= -3.0;
+    const double gamma = s.gamma_effective();
+    const double above = std::exp(binomial_log_sf(d.n_green() + 1, d.n_scored(), gamma));
+    const double at = std::exp(binomial_log_pmf(d.n_green(), d.n_scored(), gamma));
     u.push_back(above + rng.uniform() * at);
   }
   const double ks_p = testing_util::ks_p_value(testing_util::ks_statistic_uniform(u), u.size());

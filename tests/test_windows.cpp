@@ -21,10 +21,10 @@ TEST_CASE("exact enumeration: P[corrected p <= alpha] <= alpha for every alpha, 
         // Distribution of the corrected p-value over all 2^n green patterns.
         std::vector<std::pair<double, double>> outcomes;  // (corrected p, probability)
         for (uint32_t bits = 0; bits < (1u << n); ++bits) {
-          std::vector<uint8_t> g(static_cast<size_t>(n));
+          std::vector<double> g(static_cast<size_t>(n));
           int k = 0;
-          for (int i = 0; i < n; ++i) k += g[static_cast<size_t>(i)] = (bits >> i) & 1;
-          const window_result w = best_window(g, pos, gamma, m);
+          for (int i = 0; i < n; ++i) k += static_cast<int>(g[static_cast<size_t>(i)] = (bits >> i) & 1);
+          const window_result w = best_window(g, pos, null_distribution::binomial(gamma), m);
           REQUIRE(w.found);
           const double prob = std::pow(gamma, k) * std::pow(1 - gamma, n - k);
           outcomes.push_back({std::pow(10.0, w.log10_p_corrected), prob});
@@ -49,14 +49,14 @@ TEST_CASE("simulation: corrected window p-values are conservative on null sequen
   testing_util::splitmix64 rng(17);
   const int n_seqs = 20000;
   int64_t rejected = 0, rejected_uncorrected = 0;
-  std::vector<uint8_t> g(1000);
+  std::vector<double> g(1000);
   std::vector<int64_t> pos(1000);
   for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int64_t>(i);
   for (int s = 0; s < n_seqs; ++s) {
-    for (auto& x : g) x = rng.uniform() < 0.25;
-    const window_result w = best_window(g, pos, 0.25, 50);
+    for (auto& x : g) x = rng.uniform() < 0.25 ? 1.0 : 0.0;
+    const window_result w = best_window(g, pos, null_distribution::binomial(0.25), 50);
     rejected += w.log10_p_corrected <= -2.0;
-    rejected_uncorrected += w.log10_p <= -2.0;
+    rejected_uncorrected += w.test.log10_p <= -2.0;
   }
   MESSAGE("null, 1000 tuples, 20000 runs at alpha 0.01: corrected ", rejected, ", uncorrected ", rejected_uncorrected);
   CHECK(rejected <= 0.01 * n_seqs);                  // conservative
@@ -66,24 +66,24 @@ TEST_CASE("simulation: corrected window p-values are conservative on null sequen
 TEST_CASE("a marked passage inside unmarked text is found by its window") {
   // 2000 unmarked tuples with a 200-tuple marked passage (green rate 0.6) in the middle.
   testing_util::splitmix64 rng(5);
-  std::vector<uint8_t> g(2000);
+  std::vector<double> g(2000);
   std::vector<int64_t> pos(2000);
   for (size_t i = 0; i < g.size(); ++i) {
     pos[i] = static_cast<int64_t>(2 * i + 7);  // scored tuples need not be adjacent tokens
-    g[i] = rng.uniform() < ((i >= 900 && i < 1100) ? 0.6 : 0.25);
+    g[i] = rng.uniform() < ((i >= 900 && i < 1100) ? 0.6 : 0.25) ? 1.0 : 0.0;
   }
-  const window_result w = best_window(g, pos, 0.25, 50);
+  const window_result w = best_window(g, pos, null_distribution::binomial(0.25), 50);
   REQUIRE(w.found);
   CHECK(w.log10_p_corrected < -10);
   CHECK(w.begin >= pos[800]);
   CHECK(w.end <= pos[1199] + 1);
   CHECK(w.n_windows > 100);
-  CHECK(w.log10_p_corrected == doctest::Approx(w.log10_p + std::log10(static_cast<double>(w.n_windows))));
+  CHECK(w.log10_p_corrected == doctest::Approx(w.test.log10_p + std::log10(static_cast<double>(w.n_windows))));
 }
 
 TEST_CASE("fewer scored tuples than the smallest window: no window") {
-  std::vector<uint8_t> g(10, 1);
+  std::vector<double> g(10, 1.0);
   std::vector<int64_t> pos(10, 0);
-  CHECK_FALSE(best_window(g, pos, 0.25, 50).found);
-  CHECK_FALSE(best_window(g, pos, 0.25, 0).found);
+  CHECK_FALSE(best_window(g, pos, null_distribution::binomial(0.25), 50).found);
+  CHECK_FALSE(best_window(g, pos, null_distribution::binomial(0.25), 0).found);
 }

@@ -86,8 +86,8 @@ void run(bool score, int threads) {
       const size_t begin = static_cast<size_t>(t) * share;
       const size_t end = std::min(c.docs.size(), begin + share);
       for (size_t i = begin; i < end; ++i) {
-        const auto tokens = tokenizer().tokenize(c.docs[i]);
-        if (score) benchmark::DoNotOptimize(det.score(tokens, 0, seen).log10_p);
+        const auto tokens = tokenizer().tokenize(c.docs[i], false);
+        if (score) benchmark::DoNotOptimize(det.score(tokens, 0, seen).test.log10_p);
         else benchmark::DoNotOptimize(tokens.data());
       }
     });

@@ -169,7 +169,7 @@ TEST_CASE("--version and --help") {
 
   const run_result h = run(dir, {"detect", "--help"});
   CHECK(h.exit_code == 0);
-  for (const char* must : {"--vocab-size", "--key", "\"tokens\"", "\"prompt\"", "Exit codes", "--threads", "--alpha"})
+  for (const char* must : {"--vocab-size", "--key", "\"tokens\"", "\"prompt_tokens\"", "Exit codes", "--threads", "--alpha"})
     CHECK_MESSAGE(contains(h.out, must), must);
 
   const run_result none = run(dir, {});
@@ -224,13 +224,13 @@ TEST_CASE("detect: verdicts and statistics match the library, in input order") {
     const detection d = det.score(all, static_cast<int64_t>(it.prompt.size()));
     CHECK(o["tokens"] == it.tokens.size());
     CHECK(o["prompt_tokens"] == it.prompt.size());
-    CHECK(o["scored"] == d.n_scored);
-    CHECK(o["green"] == d.n_green);
+    CHECK(o["scored"] == d.n_scored());
+    CHECK(o["green"] == d.n_green());
     CHECK(o["repeats_skipped"] == d.n_repeat);
-    CHECK(o["gamma"].get<double>() == d.gamma);
-    CHECK(o["z"].get<double>() == d.z);
-    CHECK(o["log10_p"].get<double>() == d.log10_p);
-    CHECK(o["p"].get<double>() == doctest::Approx(std::pow(10.0, d.log10_p)));
+    CHECK(o["gamma"].get<double>() == wm.get_scheme().gamma_effective());
+    CHECK(o["z"].get<double>() == d.test.z);
+    CHECK(o["log10_p"].get<double>() == d.test.log10_p);
+    CHECK(o["p"].get<double>() == doctest::Approx(std::pow(10.0, d.test.log10_p)));
     CHECK(o["alpha"].get<double>() == 1e-6);
     CHECK(o["window"].is_object());  // 200 scored tokens >= the default window of 50
     CHECK_FALSE(o.contains("trace"));
@@ -406,7 +406,7 @@ TEST_CASE("detect: every bad line gives one error record at its line, the rest a
       {R"({"id": 10, "tokens": [1, 2, -7]})", {"tokens[2]", "-7", "negative"}, 10},
       {R"({"id": 11, "tokens": [1, 1000]})", {"tokens[1]", "1000", "[0, 1000)"}, 11},
       {R"({"id": 12, "tokens": [1, 999], "prompt": [1000]})", {"prompt[0]", "1000", "[0, 1000)"}, 12},
-      {R"({"id": 13, "tokens": [1], "prompt": "x"})", {"\"prompt\"", "array"}, 13},
+      {R"({"id": 13, "tokens": [1], "prompt_tokens": "x"})", {"\"prompt_tokens\"", "array"}, 13},
       {R"({"id": 14, "tokens": []})", {"empty sequence"}, 14},
       {R"({"id": "s", "tokens": [1e400]})", {"malformed JSON", "overflow", "1e400"}, nullptr},
       {R"({"id": "t", "tokens": [1e5]})", {"tokens[0]", "not an integer"}, "t"},
@@ -493,7 +493,7 @@ TEST_CASE("detect: the unigram scheme") {
   const std::string key_path = make_key(dir);
   const key master = key::load(key_path);
   scheme_config cfg;
-  cfg.kind = scheme_kind::unigram;
+  cfg.name = "unigram";
   cfg.context_width = 0;
   cfg.vocab_size = vocab;
   const watermarker wm(master, cfg, 4.0f);
@@ -648,9 +648,9 @@ TEST_CASE("detect: --corpus on token ids") {
   CHECK(c["documents"] == 12);
   CHECK(c["errors"] == 1);
   CHECK(c["tokens"] == 12 * 30);
-  CHECK(c["scored"] == v.n_scored);
-  CHECK(c["green"] == v.n_green);
-  CHECK(c["log10_p"].get<double>() == v.log10_p);
+  CHECK(c["scored"] == v.test.stat.scored);
+  CHECK(c["green"] == v.test.stat.score);
+  CHECK(c["log10_p"].get<double>() == v.test.log10_p);
   CHECK(c["top_documents"].size() == std::min<size_t>(10, v.top_documents.size()));
   CHECK(c["top_documents"][0]["id"] == v.top_documents[0].id);
 

@@ -118,24 +118,33 @@ std::string sample_text(const llama_tokenizer& tok, const std::vector<int32_t>& 
   return text.substr(1);  // no leading space
 }
 
-// What the CLI must report for `text` (with an optional prompt): the library's numbers.
+// What the CLI must report for `text` (with an optional prompt), by the tokenization rule
+// of docs/SPEC.md §7 written out here: the text alone without BOS; after a prompt,
+// tokenize(prompt + text) with BOS, the prompt being the common prefix with tokenize(prompt).
 detection expected(const detector& det, const llama_tokenizer& tok, const std::string& text,
                    const std::string& prompt = "", int64_t* n_prompt = nullptr, int64_t* n_tokens = nullptr) {
-  std::vector<int32_t> all = prompt.empty() ? std::vector<int32_t>{} : tok.tokenize(prompt, false, false);
-  const auto np = static_cast<int64_t>(all.size());
-  const std::vector<int32_t> body = tok.tokenize(text, false, false);
-  all.insert(all.end(), body.begin(), body.end());
+  std::vector<int32_t> all;
+  int64_t np = 0;
+  if (prompt.empty()) {
+    all = tok.tokenize(text, false);
+  } else {
+    const std::vector<int32_t> p = tok.tokenize(prompt, true);
+    all = tok.tokenize(prompt + text, true);
+    while (static_cast<size_t>(np) < p.size() && static_cast<size_t>(np) < all.size() &&
+           p[static_cast<size_t>(np)] == all[static_cast<size_t>(np)])
+      ++np;
+  }
   if (n_prompt != nullptr) *n_prompt = np;
-  if (n_tokens != nullptr) *n_tokens = static_cast<int64_t>(body.size());
+  if (n_tokens != nullptr) *n_tokens = static_cast<int64_t>(all.size()) - np;
   return det.score(all, np);
 }
 
 void check_same(const json& o, const detection& d) {
-  CHECK(o["scored"] == d.n_scored);
-  CHECK(o["green"] == d.n_green);
+  CHECK(o["scored"] == d.n_scored());
+  CHECK(o["green"] == d.n_green());
   CHECK(o["repeats_skipped"] == d.n_repeat);
-  CHECK(o["log10_p"].get<double>() == d.log10_p);
-  CHECK(o["z"].get<double>() == d.z);
+  CHECK(o["log10_p"].get<double>() == d.test.log10_p);
+  CHECK(o["z"].get<double>() == d.test.z);
 }
 
 // A fixture: key, vocabulary, scheme, watermarker and detector for one vocabulary.
@@ -321,7 +330,7 @@ TEST_CASE("text: --corpus aggregates short documents into one exact test") {
   corpus_accumulator acc(s.wm.get_scheme(), copt);
   int64_t tokens = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
-    const std::vector<int32_t> t = s.tok.tokenize(texts[i], false, false);
+    const std::vector<int32_t> t = s.tok.tokenize(texts[i], false);
     tokens += static_cast<int64_t>(t.size());
     acc.add(t, 0, "d" + std::to_string(i));
     CHECK(out[i]["id"] == "d" + std::to_string(i));
@@ -330,9 +339,9 @@ TEST_CASE("text: --corpus aggregates short documents into one exact test") {
   CHECK(c["documents"] == 30);
   CHECK(c["errors"] == 0);
   CHECK(c["tokens"] == tokens);
-  CHECK(c["scored"] == v.n_scored);
-  CHECK(c["green"] == v.n_green);
-  CHECK(c["log10_p"].get<double>() == v.log10_p);
+  CHECK(c["scored"] == v.test.stat.scored);
+  CHECK(c["green"] == v.test.stat.score);
+  CHECK(c["log10_p"].get<double>() == v.test.log10_p);
   CHECK(c["verdict"] == "watermarked");
   CHECK(c["log10_p"].get<double>() < -6.0);
   CHECK(c["marked_fraction"].get<double>() == v.marked_fraction);
@@ -342,7 +351,7 @@ TEST_CASE("text: --corpus aggregates short documents into one exact test") {
   for (size_t i = 0; i < 5; ++i) {
     CHECK(c["top_documents"][i]["id"] == v.top_documents[i].id);
     CHECK(c["top_documents"][i]["index"] == v.top_documents[i].index);
-    CHECK(c["top_documents"][i]["log10_p"].get<double>() == v.top_documents[i].log10_p);
+    CHECK(c["top_documents"][i]["log10_p"].get<double>() == v.top_documents[i].test.log10_p);
   }
   CHECK(c["top_documents"][0]["index"].get<int64_t>() % 3 == 0);  // the most evidence is in a marked one
 

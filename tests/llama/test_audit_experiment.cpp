@@ -197,7 +197,7 @@ constexpr int k_samples_per_prompt = 6;
 
 // The student's completion of a prompt with a seed, as an API would serve it.
 std::vector<int32_t> student_completion(const ngram_student& s, const std::string& prompt, uint64_t seed) {
-  return s.generate(engine().tokenizer().tokenize(prompt, true, false), k_completion_tokens, seed);
+  return s.generate(engine().tokenizer().tokenize(prompt, true), k_completion_tokens, seed);
 }
 
 // Black-box audit of a student in the library, tokens as generated.
@@ -209,7 +209,7 @@ audit_evidence black_box(const ngram_student& student, const scheme& s, const co
   std::vector<int64_t> n_prompt;
   for (const std::string& p : audit_prompts())
     for (int k = 0; k < k_samples_per_prompt; ++k) {
-      std::vector<int32_t> x = engine().tokenizer().tokenize(p, true, false);
+      std::vector<int32_t> x = engine().tokenizer().tokenize(p, true);
       n_prompt.push_back(static_cast<int64_t>(x.size()));
       const std::vector<int32_t> c = student_completion(student, p, static_cast<uint64_t>(k));
       x.insert(x.end(), c.begin(), c.end());
@@ -389,8 +389,8 @@ TEST_CASE("reduced distillation experiment: the marked student is radioactive, t
   const audit_evidence rm = reading(marked_student, s, held_out), rx = reading(mixed_student, s, held_out),
                        rc = reading(clean_student, s, held_out);
   auto line = [](const std::string& what, const audit_evidence& e) {
-    MESSAGE(what, ": ", e.scored, " tuples, green rate ", e.green_rate, " [", e.ci_low, ", ", e.ci_high,
-            "], log10 p = ", e.log10_p);
+    MESSAGE(what, ": ", e.test.stat.scored, " tuples, green rate ", (e.test.stat.score / static_cast<double>(e.test.stat.scored)), " [", e.interval.low, ", ", e.interval.high,
+            "], log10 p = ", e.test.log10_p);
   };
   MESSAGE("teacher corpora generated in ", t_corpus, " s; index of ", index.size(), " contexts");
   line("black box, 100% marked student", bm);
@@ -402,15 +402,15 @@ TEST_CASE("reduced distillation experiment: the marked student is radioactive, t
   line("reading mode, 100%", rm);
   line("reading mode,  10%", rx);
   line("reading mode,   0%", rc);
-  CHECK(bm.log10_p < -6);
-  CHECK(im.log10_p < -6);
-  CHECK(rm.log10_p < -6);
-  CHECK(bc.log10_p > -3);
-  CHECK(ic.log10_p > -3);
-  CHECK(rc.log10_p > -3);
-  CHECK(bm.ci_low > bm.gamma);
-  CHECK(bc.ci_low < bc.gamma);
-  CHECK(bc.gamma < bc.ci_high);
+  CHECK(bm.test.log10_p < -6);
+  CHECK(im.test.log10_p < -6);
+  CHECK(rm.test.log10_p < -6);
+  CHECK(bc.test.log10_p > -3);
+  CHECK(ic.test.log10_p > -3);
+  CHECK(rc.test.log10_p > -3);
+  CHECK(bm.interval.low > bm.null.p());
+  CHECK(bc.interval.low < bc.null.p());
+  CHECK(bc.null.p() < bc.interval.high);
 
   // ---------------------------------------------------------------- the CLI
   temp_dir dir;
@@ -450,7 +450,7 @@ TEST_CASE("reduced distillation experiment: the marked student is radioactive, t
   CHECK(dc["verdict"] == "not_detected");
   CHECK(dc["log10_p"].get<double>() > -3);
   // The CLI's re-tokenization of the text agrees with the library's token-level audit.
-  CHECK(std::abs(dm["scored"].get<int64_t>() - bm.scored) <= bm.scored / 20);
+  CHECK(std::abs(dm["scored"].get<int64_t>() - bm.test.stat.scored) <= bm.test.stat.scored / 20);
 
   // An index built for another scheme is refused.
   const run_result wrong = run_cli(dir, {"audit", "--key", key_path, "-H", "3", "--vocab", model, "--suspect-outputs",

@@ -121,11 +121,10 @@ TEST_CASE("the page escapes what it shows and survives broken UTF-8") {
   e.suspect = "<script>alert(1)</script>\"&'";
   e.key_fingerprint = "tmk1:0123456789abcdef";
   e.scheme.vocab_size = 512;
-  e.scored = 100;
-  e.green = 40;
-  e.gamma = 0.25;
-  e.green_rate = 0.4;
-  e.log10_p = -3.5;
+  e.test.stat.scored = 100;
+  e.test.stat.score = 40;
+  e.null = tracemark::null_distribution::binomial(0.25);
+  e.test.log10_p = -3.5;
   e.alpha = 1e-6;
   e.curve = {{16, 6, -0.5}, {100, 40, -3.5}};
   tracemark::audit_sample s;

@@ -37,8 +37,8 @@ const std::filesystem::path& model_path() {
 const char* const prompts[] = {"Once upon a time", "One day", "Tom and Lily", "The little dog", "Sara wanted to"};
 
 double randomized_p(const audit_evidence& e, splitmix64& rng) {
-  const double above = std::pow(10.0, binomial_log10_sf(e.green + 1, e.scored, e.gamma));
-  const double at = std::exp(binomial_log_pmf(e.green, e.scored, e.gamma));
+  const double above = std::pow(10.0, binomial_log10_sf(static_cast<int64_t>(e.test.stat.score) + 1, e.test.stat.scored, e.null.p()));
+  const double at = std::exp(binomial_log_pmf(static_cast<int64_t>(e.test.stat.score), e.test.stat.scored, e.null.p()));
   return above + rng.uniform() * at;
 }
 
@@ -141,10 +141,10 @@ TEST_CASE("stories260K, 30 keys: the untouched model gives uniform p-values in r
       p_naive.push_back(randomized_p(en, urng));
       p_black.push_back(randomized_p(eb, urng));
       p_index.push_back(randomized_p(ei, urng));
-      min_log10_reading = std::min(min_log10_reading, er.log10_p);
-      scored_reading += er.scored;
-      scored_black += eb.scored;
-      scored_index += ei.scored;
+      min_log10_reading = std::min(min_log10_reading, er.test.log10_p);
+      scored_reading += er.test.stat.scored;
+      scored_black += eb.test.stat.scored;
+      scored_index += ei.test.stat.scored;
     }
     const std::string tag = "h=" + std::to_string(h);
     MESSAGE(tag, ": mean tuples per key: reading ", scored_reading / n_keys, ", black box ", scored_black / n_keys,

@@ -131,13 +131,13 @@ TEST_CASE("stories260K: marked completions are detected at 200 tokens, unmarked 
     std::vector<int32_t> all = marked.prompt_tokens;
     all.insert(all.end(), marked.tokens.begin(), marked.tokens.end());
     const detection d = det.score(all, static_cast<int64_t>(marked.prompt_tokens.size()));
-    marked_detected += d.log10_p < -6;
-    worst_marked = std::max(worst_marked, d.log10_p);
+    marked_detected += d.test.log10_p < -6;
+    worst_marked = std::max(worst_marked, d.test.log10_p);
 
     const generation_result control = session.generate("Once upon a time", gp, nullptr);
     all = control.prompt_tokens;
     all.insert(all.end(), control.tokens.begin(), control.tokens.end());
-    control_rejected_05 += det.score(all, static_cast<int64_t>(control.prompt_tokens.size())).log10_p <= std::log10(0.05);
+    control_rejected_05 += det.score(all, static_cast<int64_t>(control.prompt_tokens.size())).test.log10_p <= std::log10(0.05);
   }
   MESSAGE("stories260K, 200 tokens, h=2 delta 3: ", marked_detected, "/", n_runs,
           " marked detected at 1e-6 (worst log10 p ", worst_marked, "); controls rejected at 0.05: ",
@@ -176,7 +176,7 @@ TEST_CASE("every flash-attention mode generates marked text that is detected") {
     REQUIRE(r.tokens.size() == 200);
     std::vector<int32_t> all = r.prompt_tokens;
     all.insert(all.end(), r.tokens.begin(), r.tokens.end());
-    CHECK(det.score(all, static_cast<int64_t>(r.prompt_tokens.size())).log10_p < -6);
+    CHECK(det.score(all, static_cast<int64_t>(r.prompt_tokens.size())).test.log10_p < -6);
     CHECK(session.generate("Once upon a time", gp, &wm).tokens == r.tokens);  // deterministic per mode
   }
 }
@@ -195,8 +195,8 @@ TEST_CASE("an account's sub-key does not detect another account's text") {
   const auto r = session.generate("Once upon a time", gp, &wm_alice);
   const detection by_alice = detector(wm_alice.get_scheme()).score(r.tokens);
   const detection by_bob = detector(wm_bob.get_scheme()).score(r.tokens);
-  CHECK(by_alice.log10_p < -6);
-  CHECK(by_bob.log10_p > -2);
+  CHECK(by_alice.test.log10_p < -6);
+  CHECK(by_bob.test.log10_p > -2);
 }
 
 TEST_CASE("engine errors name the file and the problem") {

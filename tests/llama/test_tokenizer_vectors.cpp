@@ -219,7 +219,7 @@ TEST_CASE("every vocabulary reproduces llama.cpp's tokenizer test vectors exactl
     CHECK(!cases.empty());
     std::size_t pass = 0;
     for (const auto& c : cases) {
-      const std::vector<int32_t> got = tok.tokenize(c.input, /*add_special=*/false, /*parse_special=*/false);
+      const std::vector<int32_t> got = tok.tokenize(c.input, false);
       if (got == c.expected) {
         ++pass;
       } else {
@@ -263,12 +263,12 @@ TEST_CASE("known facts of the GPT-2 and LLaMA (SentencePiece) vocabularies") {
     CHECK(tok.n_vocab() == 50257);
     CHECK(tok.bos() == 50256);
     CHECK(tok.eos() == 50256);
-    CHECK(tok.tokenize("Hello world") == std::vector<int32_t>{15496, 995});
+    CHECK(tok.tokenize("Hello world", false) == std::vector<int32_t>{15496, 995});
     CHECK(tok.token_to_piece(15496) == "Hello");
     CHECK(tok.token_to_piece(995) == " world");
     // Special-token text is plain text unless parse_special is set.
-    CHECK(tok.tokenize("<|endoftext|>", false, true) == std::vector<int32_t>{50256});
-    CHECK(tok.tokenize("<|endoftext|>", false, false).size() > 1);
+    CHECK(tok.tokenize_special("<|endoftext|>", false) == std::vector<int32_t>{50256});
+    CHECK(tok.tokenize("<|endoftext|>", false).size() > 1);
     // Special tokens render only when asked to.
     const std::vector<int32_t> with_eos{15496, 50256};
     CHECK(tok.detokenize(with_eos) == "Hello");
@@ -277,7 +277,7 @@ TEST_CASE("known facts of the GPT-2 and LLaMA (SentencePiece) vocabularies") {
     // Face's clean_up_tokenization_spaces, on for GPT-2): " ?", " !", " .",
     // " ," and " 's"-style contractions lose their space. The pieces
     // themselves are exact bytes.
-    const auto ids = tok.tokenize("really ? yes !");
+    const auto ids = tok.tokenize("really ? yes !", false);
     CHECK(tok.detokenize(ids) == "really? yes!");
     std::string pieces;
     for (const int32_t t : ids) pieces += tok.token_to_piece(t);
@@ -326,7 +326,7 @@ TEST_CASE("detokenize(tokenize(x)) == x on ordinary ASCII for every BPE vocabula
     ++bpe_vocabs;
     for (const auto& text : texts) {
       INFO(path.filename().string() << ": '" << escaped(text) << "'");
-      const auto ids = tok.tokenize(text);
+      const auto ids = tok.tokenize(text, false);
       CHECK(tok.detokenize(ids) == text);
       std::string pieces;
       for (const int32_t t : ids) pieces += tok.token_to_piece(t);
@@ -350,7 +350,7 @@ TEST_CASE("one tokenizer serves concurrent tokenize calls") {
       threads.emplace_back([&] {
         for (int round = 0; round < 3; ++round) {
           for (const auto& c : cases) {
-            if (tok.tokenize(c.input) != c.expected) ++mismatches;
+            if (tok.tokenize(c.input, false) != c.expected) ++mismatches;
             (void)tok.detokenize(c.expected);
             ++calls;
           }

@@ -26,7 +26,7 @@ int main() {
     text.push_back(best);
   }
   const tracemark::detection d = tracemark::detector(wm.get_scheme()).score(text);
-  std::printf("consumer: scored %lld green %lld log10_p %.1f\n", static_cast<long long>(d.n_scored),
-              static_cast<long long>(d.n_green), d.log10_p);
-  return d.log10_p < -10 ? 0 : 1;
+  std::printf("consumer: scored %lld green %lld log10_p %.1f\n", static_cast<long long>(d.n_scored()),
+              static_cast<long long>(d.n_green()), d.test.log10_p);
+  return d.test.log10_p < -10 ? 0 : 1;
 }

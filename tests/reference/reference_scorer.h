@@ -30,24 +30,24 @@ inline uint64_t seed(const tracemark::scheme& s, const std::vector<int32_t>& tok
   const auto& k = s.keys();
   const size_t h = static_cast<size_t>(s.context_width());
   std::vector<uint8_t> bytes;
-  switch (s.config().kind) {
-    case tracemark::scheme_kind::unigram:
-      return 0;
-    case tracemark::scheme_kind::lefthash:
-      for (size_t j = i - h; j < i; ++j) put_le32(bytes, static_cast<uint32_t>(tokens[j]));
-      return sip(k.context_k0, k.context_k1, bytes);
-    case tracemark::scheme_kind::selfhash:
-      for (size_t j = i - h; j <= i; ++j) put_le32(bytes, static_cast<uint32_t>(tokens[j]));
-      return sip(k.context_k0, k.context_k1, bytes);
-    case tracemark::scheme_kind::minhash: {
-      uint64_t m = UINT64_MAX;
-      for (size_t j = i - h; j < i; ++j) {
-        bytes.clear();
-        put_le32(bytes, static_cast<uint32_t>(tokens[j]));
-        m = std::min(m, sip(k.context_k0, k.context_k1, bytes));
-      }
-      return m;
+  const std::string& name = s.config().name;
+  if (name == "unigram") return 0;
+  if (name == "kgw-lefthash") {
+    for (size_t j = i - h; j < i; ++j) put_le32(bytes, static_cast<uint32_t>(tokens[j]));
+    return sip(k.context_k0, k.context_k1, bytes);
+  }
+  if (name == "kgw-selfhash") {
+    for (size_t j = i - h; j <= i; ++j) put_le32(bytes, static_cast<uint32_t>(tokens[j]));
+    return sip(k.context_k0, k.context_k1, bytes);
+  }
+  if (name == "kgw-minhash") {
+    uint64_t m = UINT64_MAX;
+    for (size_t j = i - h; j < i; ++j) {
+      bytes.clear();
+      put_le32(bytes, static_cast<uint32_t>(tokens[j]));
+      m = std::min(m, sip(k.context_k0, k.context_k1, bytes));
     }
+    return m;
   }
   return 0;
 }
