@@ -325,13 +325,28 @@ bool document_reader::next(unit& out) {
 
 // lines: whole raw lines; a line over max_line_bytes is consumed and flagged.
 bool document_reader::next_lines_unit(unit& out) {
+  if (!queued_.empty()) return emit_queued(out);
   size_t b = 0, e = 0;
   bool complete = false;
   if (!next_line_span(cfg_.max_line_bytes, b, e, complete)) return false;
   out.document = ++document_;
   out.line = line_no_;
   if (complete) {
-    out.text.assign(buf_, b, e - b);
+    const std::string_view line(buf_.data() + b, e - b);
+    // Token records are parsed by the workers; only a line that may be a completion
+    // response (it names "choices") is parsed here, to expand it into its choices.
+    if (line.find("\"choices\"") != std::string_view::npos) {
+      json doc;
+      try {
+        doc = json::parse(line);
+      } catch (const json::exception&) {
+      }
+      if (doc.is_object() && !doc.contains("tokens") && queue_response_choices(doc)) {
+        --document_;
+        return emit_queued(out);
+      }
+    }
+    out.text.assign(line);
     return true;
   }
   out.too_long = true;
@@ -363,9 +378,83 @@ bool document_reader::emit_pending_piece(unit& out) {
   return true;
 }
 
+bool document_reader::queue_response_choices(const json& doc) {
+  const auto choices = doc.find("choices");
+  if (choices == doc.end() || !choices->is_array() || choices->empty()) return false;
+  const bool text_mode = cfg_.mode == reader_mode::jsonl_text;
+  if (text_mode && doc.contains(cfg_.field)) return false;
+  const std::string base = doc.contains("id") && doc["id"].is_string() ? doc["id"].get<std::string>()
+                                                                      : cfg_.source_name + ":" + std::to_string(line_no_);
+  size_t k = 0;
+  for (const json& c : *choices) {
+    queued_choice q;
+    const size_t index = c.is_object() && c.contains("index") && c["index"].is_number_unsigned()
+                             ? c["index"].get<size_t>()
+                             : k;
+    q.id = base + "/" + std::to_string(index);
+    ++k;
+    if (!c.is_object()) {
+      q.error = "choice " + std::to_string(index) + " of the response is not an object";
+    } else if (text_mode) {
+      const json* t = c.contains("text") ? &c["text"]
+                      : c.contains("message") && c["message"].is_object() && c["message"].contains("content")
+                          ? &c["message"]["content"]
+                          : nullptr;
+      if (t == nullptr || !t->is_string())
+        q.error = "choice " + std::to_string(index) + " of the response has no \"text\" or \"message\".\"content\" string";
+      else
+        q.text = t->get<std::string>();
+    } else {
+      const char* ids = c.contains("tokens") ? "tokens" : c.contains("token_ids") ? "token_ids" : nullptr;
+      const char* prompt = c.contains("prompt_tokens") ? "prompt_tokens"
+                           : c.contains("prompt_token_ids") ? "prompt_token_ids"
+                                                            : nullptr;
+      if (ids == nullptr) {
+        q.error = "choice " + std::to_string(index) +
+                  " of the response has no token ids (ask the server for them with \"return_tokens\": true, or "
+                  "detect its text with --vocab)";
+      } else {
+        json rec;
+        rec["id"] = q.id;
+        rec["tokens"] = c[ids];
+        if (prompt != nullptr) rec["prompt_tokens"] = c[prompt];
+        q.text = rec.dump(-1, ' ', false, json::error_handler_t::replace);
+      }
+    }
+    queued_.push_back(std::move(q));
+  }
+  queued_line_ = line_no_;
+  return true;
+}
+
+bool document_reader::emit_queued(unit& out) {
+  queued_choice q = std::move(queued_.front());
+  queued_.pop_front();
+  out.document = ++document_;
+  out.line = queued_line_;
+  out.id = q.id;
+  if (!q.error.empty()) {
+    if (cfg_.mode == reader_mode::lines) {  // a token record the workers turn into an error record
+      json rec;
+      rec["id"] = q.id;
+      rec["error"] = q.error;
+      out.text = rec.dump();
+    } else {
+      out.error = q.error;
+    }
+    return true;
+  }
+  if (cfg_.mode == reader_mode::lines) {
+    out.text = std::move(q.text);
+    return true;
+  }
+  return start_text_document(out, q.text, nullptr);
+}
+
 // jsonl_text: one JSON object per line.
 bool document_reader::next_jsonl_unit(unit& out) {
   if (pending_pos_ < pending_text_.size()) return emit_pending_piece(out);
+  if (!queued_.empty()) return emit_queued(out);
 
   size_t b = 0, e = 0;
   bool complete = false;
@@ -403,6 +492,10 @@ bool document_reader::next_jsonl_unit(unit& out) {
   }
   if (const auto id = doc.find("id"); id != doc.end() && id->is_primitive() && !id->is_null()) out.id = *id;
   const auto text = doc.find(cfg_.field);
+  if (text == doc.end() && queue_response_choices(doc)) {
+    --document_;
+    return emit_queued(out);
+  }
   if (text == doc.end()) {
     out.error = "missing \"" + cfg_.field + "\" (set the field name with --field); " + expected;
     return true;
@@ -411,9 +504,17 @@ bool document_reader::next_jsonl_unit(unit& out) {
     out.error = "\"" + cfg_.field + "\" is " + with_article(*text) + ", expected a string";
     return true;
   }
+  const json* prompt_value = nullptr;
   if (!cfg_.prompt_field.empty()) {
-    const auto prompt = doc.find(cfg_.prompt_field);
-    if (prompt != doc.end() && !prompt->is_null()) {
+    const auto p = doc.find(cfg_.prompt_field);
+    if (p != doc.end()) prompt_value = &*p;
+  }
+  return start_text_document(out, text->get_ref<std::string&>(), prompt_value);
+}
+
+bool document_reader::start_text_document(unit& out, std::string& s, const json* prompt) {
+  if (prompt != nullptr) {
+    if (!prompt->is_null()) {
       if (!prompt->is_string()) {
         out.error = "\"" + cfg_.prompt_field + "\" is " + with_article(*prompt) + ", expected a string (or null)";
         return true;
@@ -429,7 +530,6 @@ bool document_reader::next_jsonl_unit(unit& out) {
       }
     }
   }
-  std::string& s = text->get_ref<std::string&>();
   if (is_blank(s)) {
     out.error = s.empty() ? "empty document: \"" + cfg_.field + "\" is an empty string"
                           : "empty document: \"" + cfg_.field + "\" holds only whitespace";

@@ -9,6 +9,14 @@
 //               line (split_mode::line), or one per blank-line-separated block
 //               (split_mode::paragraph)
 //
+// An OpenAI-style completion response on one line (an object with a "choices" array and
+// no "tokens" / no text field, as `tracemark serve` and other servers answer) holds one
+// document per choice: in lines mode each choice becomes a token record line
+// {"id": "<response id>/<index>", "tokens": ..., "prompt_tokens": ...} (from "tokens" /
+// "prompt_tokens", or "token_ids" / "prompt_token_ids"), in jsonl_text mode a document
+// whose text is the choice's "text" (completions) or "message"."content" (chat). A choice
+// without what the mode needs becomes an error record naming it.
+//
 // A document whose text is longer than `piece_bytes` comes in several pieces (units with
 // first_piece / last_piece), cut at the end of a run of newlines when there is one, else
 // after a run of spaces/tabs, else at a UTF-8 character boundary. Every document yields
@@ -24,6 +32,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -130,6 +139,11 @@ class document_reader {
   bool next_jsonl_unit(unit& out);
   bool next_plain_unit(unit& out);
   bool emit_pending_piece(unit& out);
+  // jsonl_text: the checks and piece logic of one document whose JSON text is `text`.
+  bool start_text_document(unit& out, std::string& text, const nlohmann::json* prompt);
+  // Queues the choices of a completion response (see above); false when `doc` is not one.
+  bool queue_response_choices(const nlohmann::json& doc);
+  bool emit_queued(unit& out);
 
   byte_source& src_;
   reader_config cfg_;
@@ -145,6 +159,15 @@ class document_reader {
   std::string pending_text_;
   size_t pending_pos_ = 0;
   int64_t pending_doc_ = 0, pending_line_ = 0;
+
+  // The remaining choices of a completion response, in order.
+  struct queued_choice {
+    nlohmann::json id;
+    std::string text;   // lines: a token record line; jsonl_text: the choice's text
+    std::string error;  // the choice lacks what the mode needs
+  };
+  std::deque<queued_choice> queued_;
+  int64_t queued_line_ = 0;
 
   // plain: the document being assembled.
   bool doc_open_ = false;

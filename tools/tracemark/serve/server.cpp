@@ -213,6 +213,8 @@ struct stream_job {
           if (req.return_tokens) {
             last["token_ids"] = r.tokens;
             last["prompt_token_ids"] = r.prompt_tokens;
+            last["tokens"] = r.tokens;  // the token-record schema of docs/CLI.md
+            last["prompt_tokens"] = r.prompt_tokens;
           }
           c["choices"] = ordered_json::array({std::move(last)});
           open = write(sink, c);
@@ -312,6 +314,8 @@ void server::completions(const httplib::Request& req, httplib::Response& res, bo
       if (r.return_tokens) {
         ch["token_ids"] = out.tokens;
         ch["prompt_token_ids"] = out.prompt_tokens;
+        ch["tokens"] = out.tokens;  // the token-record schema of docs/CLI.md: detect reads the body
+        ch["prompt_tokens"] = out.prompt_tokens;
       }
       choices.push_back(std::move(ch));
     }
