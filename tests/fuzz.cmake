@@ -7,8 +7,10 @@
 #   Run: build-fuzz/tests/fuzz_input_reader -max_total_time=600 tests/fuzz/corpus
 option(TRACEMARK_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 
-set(_tracemark_reader_src ${PROJECT_SOURCE_DIR}/tools/tracemark/detect/input_reader.cpp)
-if(EXISTS ${_tracemark_reader_src})
+set(_tracemark_reader_dir ${PROJECT_SOURCE_DIR}/tools/tracemark/detect)
+set(_tracemark_reader_src ${_tracemark_reader_dir}/input_reader.cpp ${_tracemark_reader_dir}/byte_sources.cpp
+                          ${_tracemark_reader_dir}/text_checks.cpp)
+if(EXISTS ${_tracemark_reader_dir}/input_reader.cpp)
   find_package(nlohmann_json 3 REQUIRED)
 
   add_executable(fuzz_input_reader_replay

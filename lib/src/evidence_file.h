@@ -19,9 +19,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "tracemark/corpus.h"
+#include "tracemark/corpus_evidence.h"
 #include "tracemark/error.h"
 
 namespace tracemark::detail {
@@ -79,6 +84,79 @@ class output_file {
   std::string path_, temp_;
   FILE* f_ = nullptr;
   uint64_t offset_ = 0;
+};
+
+// Scores are stored as one bit (bit 31 of the owner word) when they can only be 0 or 1.
+bool green_bit_encoding(const null_distribution& null) noexcept;
+
+// The metadata as header JSON (doubles and byte strings in hex, so they round-trip exactly),
+// and back (error{invalid_argument} naming `path` when a field is missing or malformed).
+nlohmann::ordered_json metadata_json(const evidence_metadata& m);
+evidence_metadata metadata_from_json(const std::string& path, const nlohmann::json& j);
+
+[[noreturn]] void evidence_corrupt(const std::string& path, const std::string& what);
+
+// Writes the parts of an evidence file in order: the header (at construction), tuples in
+// increasing (seed, token) order, then finish() writes the entries and the footer and
+// renames the temporary file over the path. Not thread-safe.
+class evidence_writer {
+ public:
+  evidence_writer(const std::string& path, const nlohmann::ordered_json& header, bool green_bits);
+  void tuple(uint64_t seed, uint32_t token, uint32_t owner, double score);
+  void finish(std::span<const corpus_entry> entries, std::span<const std::string> ids);
+
+ private:
+  void flush_tuples();
+  output_file out_;
+  bool green_bits_;
+  std::string buffer_;
+  uint64_t n_tuples_ = 0;
+  sha256_stream tuple_sha_, meta_sha_;
+};
+
+// Reads one evidence file: header and entries (checked against their checksum) at
+// construction, tuples streamed in order by next(). Errors name the file: errc::io when it
+// cannot be read, errc::invalid_argument when it is not an evidence file or is corrupt.
+// Not thread-safe.
+class evidence_reader {
+ public:
+  explicit evidence_reader(std::string path);
+  ~evidence_reader();
+  evidence_reader(const evidence_reader&) = delete;
+  evidence_reader& operator=(const evidence_reader&) = delete;
+
+  const std::string& path() const { return path_; }
+  const evidence_metadata& metadata() const { return metadata_; }
+  const nlohmann::json& header() const { return header_; }
+  std::vector<corpus_entry>& entries() { return entries_; }
+  std::vector<std::string>& ids() { return ids_; }
+  uint64_t n_tuples() const { return n_tuples_; }
+
+  // The next tuple, in (seed, token) order; false at the end (after checking the tuples'
+  // checksum). Owners are checked against the number of entries.
+  bool next(uint64_t& seed, uint32_t& token, uint32_t& owner, double& score);
+
+ private:
+  std::string read_at(uint64_t offset, uint64_t n);
+  void read_footer();
+  void read_header_and_entries();
+  void refill();
+
+  std::string path_;
+  FILE* f_ = nullptr;
+  uint64_t size_ = 0, n_tuples_ = 0, record_bytes_ = 16, entries_offset_ = 0, entries_bytes_ = 0, n_entries_ = 0;
+  uint64_t tuples_offset_ = 0;
+  std::string tuple_sha_expected_, meta_sha_expected_, footer_hashed_;
+  nlohmann::json header_;
+  evidence_metadata metadata_;
+  std::vector<corpus_entry> entries_;
+  std::vector<std::string> ids_;
+  std::string buf_;
+  size_t pos_ = 0;
+  uint64_t read_tuples_ = 0, last_seed_ = 0;
+  uint32_t last_token_ = 0;
+  bool checked_ = false;
+  sha256_stream tuple_sha_;
 };
 
 }  // namespace tracemark::detail
