@@ -1,5 +1,6 @@
 /* End-to-end test of tracemark.h from C99: keys, watermarking, detection, errors. */
 #define _POSIX_C_SOURCE 200809L
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,28 @@ static void test_errors(const char* dir) {
     CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);
     p.scheme = TMK_SCHEME_UNIGRAM; /* needs context_width 0 */
     CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);
+    p.scheme = TMK_SCHEME_KGW_LEFTHASH;
+    p.scheme_name = "kgw-nosuch"; /* a name wins over the enum, and is checked */
+    CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(tmk_last_error(), "valid schemes") != NULL);
+    p.scheme_name = "kgw-selfhash";
+    CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_OK);
+    tmk_watermarker_free(wm);
+    wm = NULL;
+    p.scheme_name = NULL;
+    p.struct_size = 0; /* not started from the default */
+    CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(tmk_last_error(), "struct_size") != NULL);
+    /* A caller compiled before scheme_name existed: the library reads only its fields. */
+    p = tmk_watermark_params_default();
+    p.vocab_size = 100;
+    p.scheme_name = "garbage that an old caller never wrote";
+    p.struct_size = offsetof(tmk_watermark_params, scheme_name);
+    CHECK(tmk_watermarker_init(key, &p, &wm) == TMK_OK);
+    tmk_watermarker_free(wm);
   }
+  CHECK(strstr(tmk_scheme_names(), "kgw-lefthash") != NULL);
+  CHECK(strstr(tmk_scheme_names(), "unigram") != NULL);
   CHECK(strcmp(tmk_status_str(TMK_ERR_KEY_PERMISSIONS), "key file readable by group or others") == 0);
   CHECK(strcmp(tmk_status_str((tmk_status)99), "unknown status") == 0);
   tmk_key_free(key);
@@ -133,6 +155,25 @@ static void test_round_trip(const char* dir) {
     CHECK(tmk_watermarker_init(loaded, &p, &other) == TMK_OK);
     CHECK(tmk_detect(other, text, steps, 0, NULL, &d, NULL) == TMK_OK);
     CHECK(d.log10_p > -3.0);
+
+    /* The record writer's detection record, with its parameters. */
+    {
+      size_t size = 0;
+      char small[16];
+      static char record[8192];
+      dp.alpha = 1e-9;
+      CHECK(tmk_detect_record(wm, text, steps, 0, &dp, small, sizeof small, &size) == TMK_ERR_INVALID_ARGUMENT);
+      CHECK(size > sizeof small);
+      CHECK(size < sizeof record);
+      CHECK(tmk_detect_record(wm, text, steps, 0, &dp, record, sizeof record, &size) == TMK_OK);
+      CHECK(strlen(record) == size);
+      CHECK(strncmp(record, "{\"object\":\"tracemark.detection\",", 32) == 0);
+      CHECK(strstr(record, "\"account\":\"customer-42\"") != NULL);
+      CHECK(strstr(record, "\"verdict\":\"watermarked\"") != NULL);
+      CHECK(strstr(record, "\"alpha\":1e-09") != NULL);
+      CHECK(strstr(record, "\"params\":{\"format\":\"tracemark-v1\"") != NULL);
+      CHECK(strstr(record, fp2) != NULL); /* the key's fingerprint, never its secret */
+    }
 
     /* Prompt tokens are context only. */
     CHECK(tmk_detect(wm, text, steps, 10, NULL, &d, NULL) == TMK_OK);
