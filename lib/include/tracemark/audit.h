@@ -54,6 +54,8 @@ namespace tracemark {
 //   "count <N>\n"
 //   "\n"
 //   zero bytes up to the next multiple of 8, then N ids as LE64, strictly increasing.
+// Thread safety: not thread-safe while ids are added; after finalize() (or load()),
+// contains() and size() may be called from any number of threads.
 class TRACEMARK_EXPORT context_index {
  public:
   // An empty index for this key and scheme (the fingerprint and derivation are recorded).

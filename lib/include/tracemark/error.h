@@ -16,6 +16,7 @@ enum class errc {
   crypto,            // OpenSSL reported a failure
 };
 
+// A value; thread-safe as std::runtime_error is.
 class TRACEMARK_EXPORT error : public std::runtime_error {
  public:
   error(errc code, const std::string& message);

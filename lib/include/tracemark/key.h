@@ -9,6 +9,8 @@
 
 namespace tracemark {
 
+// Thread safety: immutable after construction; const members may be called from any
+// number of threads. Each copy holds the secret, which its destructor zeroes.
 class TRACEMARK_EXPORT key {
  public:
   static constexpr size_t n_secret_bytes = 32;

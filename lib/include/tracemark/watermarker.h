@@ -25,7 +25,8 @@ struct candidate {
   float p;
 };
 
-// The context of one sequence: a ring of its last h accepted tokens.
+// The context of one sequence: a ring of its last h accepted tokens. A value (no heap);
+// one per sequence, not shared between threads without synchronisation.
 class TRACEMARK_EXPORT sequence_state {
  public:
   explicit sequence_state(int32_t context_width) noexcept;

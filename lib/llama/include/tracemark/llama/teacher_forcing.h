@@ -11,6 +11,7 @@
 
 namespace tracemark {
 
+// Thread safety: not thread-safe (one llama.cpp context); one per thread.
 class teacher_forcer {
  public:
   // Loads the model (weights on the CPU; llama.cpp maps the file, so a second load of a
