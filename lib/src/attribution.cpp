@@ -15,7 +15,10 @@ double attribution_result::corrected_log10_p(size_t i) const noexcept {
 }
 
 bool attribution_result::significant(double alpha) const noexcept {
-  return !accounts.empty() && accounts[best].det.test.stat.scored > 0 && log10_p_corrected <= std::log10(alpha);
+  if (accounts.empty()) return false;
+  test_result corrected = accounts[best].det.test;  // the one decision rule, on the corrected p-value
+  corrected.log10_p = log10_p_corrected;
+  return corrected.significant(alpha);
 }
 
 attributor::attributor(const key& master, const scheme_config& base, std::vector<std::string> accounts)
@@ -38,9 +41,11 @@ attribution_result attributor::combine(std::vector<account_test> tests, double a
     if (r.accounts[i].det.test.log10_p < r.accounts[r.best].det.test.log10_p) r.best = i;
   if (r.accounts.empty()) return r;
   r.log10_p_corrected = r.corrected_log10_p(r.best);
-  const double log10_alpha = std::log10(alpha);
-  for (size_t i = 0; i < r.accounts.size(); ++i)
-    if (r.accounts[i].det.test.stat.scored > 0 && r.corrected_log10_p(i) <= log10_alpha) r.matches.push_back(i);
+  for (size_t i = 0; i < r.accounts.size(); ++i) {
+    test_result corrected = r.accounts[i].det.test;
+    corrected.log10_p = r.corrected_log10_p(i);
+    if (corrected.significant(alpha)) r.matches.push_back(i);
+  }
   return r;
 }
 
