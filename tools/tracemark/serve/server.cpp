@@ -463,6 +463,9 @@ int server::run() {
            ", context " + std::to_string(n_ctx_) + " tokens), " + std::to_string(flags_.workers) + " workers, queue " +
            std::to_string(flags_.queue) + ", " + std::to_string(threads) + " HTTP threads");
   if (master_) log_line("tracemark serve: key " + master_->fingerprint());
+  // The tokenizer's identity goes into /v1/detect's records; hashing the model file takes a
+  // moment on large models, so it is done here rather than in the first request.
+  log_line("tracemark serve: model sha256 " + engine_.tokenizer().identity().sha256);
   std::ostringstream delta;
   delta << cfg_.delta;
   log_line(std::string("tracemark serve: watermark ") +
