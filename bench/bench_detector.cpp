@@ -155,13 +155,7 @@ class proto_set {
   void clear() { ++generation_; }  // (wrap handling omitted: 2^32 clears)
 
   size_t index_of(uint64_t seed, int32_t token) const {
-    uint64_t h = seed ^ (static_cast<uint64_t>(static_cast<uint32_t>(token)) * 0x9E3779B97F4A7C15ULL);
-    h ^= h >> 30;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 27;
-    h *= 0x94D049BB133111EBULL;
-    h ^= h >> 31;
-    return static_cast<size_t>(h) & mask_;
+    return static_cast<size_t>(tracemark::tuple_slot_hash(seed, token)) & mask_;
   }
   void prefetch(size_t i) const { __builtin_prefetch(slots_ + i, 1); }
   bool insert_at(size_t i, uint64_t seed, int32_t token) {
