@@ -11,6 +11,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <queue>
+#include <utility>
+#include <vector>
 
 #include "evidence_file.h"
 #include "hex.h"
@@ -63,6 +65,44 @@ ordered_json file_header(const evidence_metadata& m, int64_t documents, int64_t 
   h["shard_ids"] = shard_ids;
   h["continues_document"] = continues;
   return h;
+}
+
+// The header fields and entries that merging relies on, checked: a file with valid
+// checksums can still have been made by another program, and a malformed one must be
+// refused as corrupt (naming it), not throw a JSON exception or number documents wrongly.
+struct shard_counts {
+  int64_t documents = 0, errors = 0;
+  bool continues = false;
+};
+shard_counts checked_counts(evidence_reader& s) {
+  const nlohmann::json& h = s.header();
+  shard_counts c;
+  for (const auto& [name, out] : {std::pair<const char*, int64_t*>{"documents", &c.documents}, {"errors", &c.errors}}) {
+    const auto it = h.find(name);
+    if (it == h.end() || !it->is_number_integer() || it->get<int64_t>() < 0)
+      detail::evidence_corrupt(s.path(), std::string("its header has no valid \"") + name + "\" count");
+    *out = it->get<int64_t>();
+  }
+  const auto it = h.find("continues_document");
+  if (it == h.end() || !it->is_boolean()) detail::evidence_corrupt(s.path(), "its header has no valid \"continues_document\"");
+  c.continues = it->get<bool>();
+  const auto ids = h.find("shard_ids");
+  if (ids == h.end() || !ids->is_array() || ids->empty()) detail::evidence_corrupt(s.path(), "its header has no list of shard ids");
+  // Documents are numbered in order, failed ones included: every entry but a leading
+  // continuation (-1) has a number below `documents`, increasing, and the numbered entries
+  // and the errors account for all of them.
+  const std::vector<corpus_entry>& entries = s.entries();
+  int64_t numbered = 0, last = -1;
+  bool ok = !c.continues || (!entries.empty() && entries.front().document == -1);
+  for (size_t j = c.continues ? 1 : 0; ok && j < entries.size(); ++j) {
+    const corpus_entry& e = entries[j];
+    ok = e.document > last && e.document < c.documents && e.n_tokens >= 0 && e.stat.scored >= 0;
+    last = e.document;
+    ++numbered;
+  }
+  if (!ok || numbered + c.errors != c.documents)
+    detail::evidence_corrupt(s.path(), "its document numbers do not fit its counts of documents and errors");
+  return c;
 }
 
 }  // namespace
@@ -118,10 +158,11 @@ corpus_evidence merge_evidence(std::span<const std::string> paths, const std::st
   for (size_t k = 0; k < shards.size(); ++k) {
     evidence_reader& s = *shards[k];
     const nlohmann::json& h = s.header();
-    const bool continues = h.value("continues_document", false);
+    const shard_counts counts = checked_counts(s);
+    const bool continues = counts.continues;
     const int64_t doc_offset = out.n_documents_numbered;
-    out.n_errors += h.value("errors", int64_t{0});
-    out.n_documents_numbered += h.value("documents", int64_t{0});
+    out.n_errors += counts.errors;
+    out.n_documents_numbered += counts.documents;
     try {
       for (const auto& id : h.at("shard_ids")) {
         const std::string sid = id.get<std::string>();
@@ -137,9 +178,19 @@ corpus_evidence merge_evidence(std::span<const std::string> paths, const std::st
     }
     if (k == 0) out.continues_document = continues;
     std::vector<corpus_entry>& entries = s.entries();
+    if (k > 0 && continues && !entries.empty()) {
+      // It continues the previous shard's last document: that must be the last document
+      // numbered so far (not a failed one) and have the same id, else the shards are out of
+      // order and joining would add this piece to another document.
+      const std::string& id = s.ids().front();
+      if (out.entries.empty() || out.entries.back().document != doc_offset - 1 || out.ids.back() != id)
+        throw error(errc::invalid_argument,
+                    "evidence file " + s.path() + " begins inside document \"" + id + "\", but the evidence before it (" +
+                        paths[k - 1] + ") does not end with that document: give the shards in corpus order");
+    }
     for (size_t j = 0; j < entries.size(); ++j) {
       corpus_entry e = entries[j];
-      if (j == 0 && continues && !out.entries.empty()) {  // joins the previous shard's last document
+      if (j == 0 && continues && k > 0) {  // joins the previous shard's last document (checked above)
         corpus_entry& last = out.entries.back();
         last.n_tokens += e.n_tokens;
         last.stat += e.stat;
