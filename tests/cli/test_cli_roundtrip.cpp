@@ -1,0 +1,352 @@
+// The round trips a user will try, on the shared stories260K model (checksum-verified),
+// with a fixed master key (deterministic), kgw-lefthash h = 2, gamma 0.25, delta 3:
+//   a. `tracemark generate -H 2 --delta 3` (3 prompts, --n 2, 150 tokens) fed on standard
+//      input into `tracemark detect -H 2 --vocab-size 512` (token mode): one record per
+//      generated record, ids "1-0", "1-1", ... preserved, counts equal to the library's
+//      detector on the records' ids, every one watermarked (p <= 1e-6); the unmarked
+//      control (generate --no-watermark) has none.
+//   b. the same file in text mode (`--vocab MODEL --input-format jsonl --prompt-field
+//      prompt`): every record detected, ids preserved, and the same prompt/text/scored counts
+//      as token mode for at least 80% of the records (re-tokenizing may split differently).
+//   c. a `tracemark serve` completion body (n = 2) saved to a file and fed to detect: with
+//      "return_tokens", one record per choice with id "<response id>/<index>" and the
+//      choice's counts, detected; without, an error record per choice that says how to get
+//      token ids (exit code 1), and text mode (--vocab) detects the choices; `--accounts FILE`
+//      names the right account (alice for alice's completions, bob for bob's), in token and
+//      text mode. Chat completion bodies and bodies of several prompts give one record per
+//      choice too (token mode on standard input; text mode reads message.content).
+//   d. `tracemark audit --suspect-outputs` reads generate's output as token records (-H 2
+//      --vocab-size 512) and a text-only dump {"prompt", "text"} with --vocab, without error,
+//      with usage counts equal to the records', and finds the marked outputs (the control not).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "roundtrip_helpers.h"
+#include "tracemark/detector.h"
+#include "tracemark/scheme.h"
+
+namespace {
+
+using namespace roundtrip;
+
+const std::vector<std::string> scheme_flags{"--context-width", "2", "--gamma", "0.25"};
+const std::vector<std::string> prompts{"Once upon a time", "Tom had a ", "The little bird"};
+
+std::vector<std::string> generate_args(const std::string& key, bool watermark) {
+  std::vector<std::string> a{"generate", "--model", model_path()};
+  if (watermark) a = concat(a, concat({"--key", key, "--delta", "3"}, scheme_flags));
+  else a.push_back("--no-watermark");
+  for (const std::string& p : prompts) a = concat(a, {"--prompt", p});
+  return concat(a, {"--n", "2", "--max-tokens", "150", "--seed", "7"});
+}
+
+tracemark::scheme lefthash2(const std::string& key_path, const std::string& account = "") {
+  tracemark::scheme_config c;
+  c.context_width = 2;
+  c.gamma = 0.25;
+  c.vocab_size = 512;
+  c.account = account;
+  return tracemark::scheme(tracemark::key::load(key_path), c);
+}
+
+// generate's output, checked and parsed.
+std::vector<json> generated(const temp_dir& dir, const std::string& key, bool watermark, const std::string& path) {
+  const run_result g = run_cli(dir, generate_args(key, watermark));
+  REQUIRE_MESSAGE(g.exit_code == 0, g.err);
+  write_file(path, g.out);
+  std::vector<json> recs = parse_lines(g.out);
+  REQUIRE(recs.size() == prompts.size() * 2);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    CHECK(recs[i]["id"] == std::to_string(i / 2 + 1) + "-" + std::to_string(i % 2));
+    CHECK(recs[i]["watermarked"] == watermark);
+    REQUIRE(recs[i]["tokens"].is_array());
+    CHECK(recs[i]["tokens"].size() >= 60);
+  }
+  return recs;
+}
+
+std::vector<json> run_detect(const temp_dir& dir, const std::vector<std::string>& args, const std::string& stdin_path = "",
+                             int expected_exit = 0) {
+  const run_result r = run_cli(dir, args, stdin_path);
+  REQUIRE_MESSAGE(r.exit_code == expected_exit, r.err);
+  return parse_lines(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> audit --suspect-outputs") {
+  temp_dir dir("tracemark-roundtrip");
+  const std::string key = write_master_key(dir);
+  const std::string marked_path = dir.file("marked.jsonl"), control_path = dir.file("control.jsonl");
+  const std::vector<json> marked = generated(dir, key, true, marked_path);
+  const std::vector<json> control = generated(dir, key, false, control_path);
+  const tracemark::detector lib(lefthash2(key));
+
+  // a. token mode, the file on standard input.
+  const std::vector<std::string> token_args =
+      concat({"detect", "--key", key, "--vocab-size", "512", "--format", "json"}, scheme_flags);
+  const std::vector<json> tok = run_detect(dir, token_args, marked_path);
+  REQUIRE(tok.size() == marked.size());
+  for (size_t i = 0; i < tok.size(); ++i) {
+    CAPTURE(i);
+    const json& r = tok[i];
+    REQUIRE_MESSAGE(!r.contains("error"), r.dump());
+    CHECK(r["id"] == marked[i]["id"]);
+    CHECK(r["line"] == i + 1);
+    CHECK(r["tokens"] == marked[i]["tokens"].size());
+    CHECK(r["prompt_tokens"] == marked[i]["prompt_tokens"].size());
+    CHECK(r["params"]["key_fingerprint"] == marked[i]["key_fingerprint"]);
+    std::vector<int32_t> all = marked[i]["prompt_tokens"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> body = marked[i]["tokens"].get<std::vector<int32_t>>();
+    all.insert(all.end(), body.begin(), body.end());
+    const tracemark::detection d = lib.score(all, static_cast<int64_t>(marked[i]["prompt_tokens"].size()));
+    CHECK(r["scored"] == d.n_scored());
+    CHECK(r["green"] == d.n_green());
+    CHECK(r["log10_p"].get<double>() == d.test.log10_p);
+    CHECK(r["verdict"] == "watermarked");
+    CHECK(r["log10_p"].get<double>() <= -6.0);
+    MESSAGE("token mode ", r["id"], ": ", r["tokens"], " tokens, scored ", r["scored"], ", green ", r["green"],
+            ", log10 p ", r["log10_p"]);
+  }
+  const std::vector<json> ctl = run_detect(dir, concat(token_args, {control_path}));
+  REQUIRE(ctl.size() == control.size());
+  for (size_t i = 0; i < ctl.size(); ++i) {
+    CHECK(ctl[i]["id"] == control[i]["id"]);
+    CHECK(ctl[i]["verdict"] == "not_watermarked");
+    CHECK(ctl[i]["log10_p"].get<double>() > -4.0);
+  }
+
+  // b. text mode on the same file.
+  const std::vector<std::string> text_args = concat({"detect", "--key", key, "--vocab", model_path(), "--input-format",
+                                                     "jsonl", "--prompt-field", "prompt", "--format", "json"},
+                                                    scheme_flags);
+  const std::vector<json> txt = run_detect(dir, concat(text_args, {marked_path}));
+  REQUIRE(txt.size() == marked.size());
+  size_t same = 0;
+  for (size_t i = 0; i < txt.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE_MESSAGE(!txt[i].contains("error"), txt[i].dump());
+    CHECK(txt[i]["id"] == marked[i]["id"]);
+    CHECK(txt[i]["verdict"] == "watermarked");
+    CHECK(txt[i]["log10_p"].get<double>() <= -6.0);
+    CHECK(txt[i]["params"]["tokenizer"]["name"] == "stories260K.gguf");
+    const bool equal = txt[i]["scored"] == tok[i]["scored"] && txt[i]["green"] == tok[i]["green"] &&
+                       txt[i]["tokens"] == tok[i]["tokens"] && txt[i]["prompt_tokens"] == tok[i]["prompt_tokens"];
+    same += equal;
+    MESSAGE("text mode ", txt[i]["id"], ": prompt ", txt[i]["prompt_tokens"], "/", tok[i]["prompt_tokens"], " tokens ",
+            txt[i]["tokens"], "/", tok[i]["tokens"], " scored ", txt[i]["scored"], "/", tok[i]["scored"], " green ",
+            txt[i]["green"], "/", tok[i]["green"], " (text/token mode)");
+  }
+  MESSAGE("text mode gives token mode's counts for ", same, " of ", txt.size(), " records");
+  CHECK(same * 10 >= txt.size() * 8);
+  const std::vector<json> ctl_txt = run_detect(dir, concat(text_args, {control_path}));
+  REQUIRE(ctl_txt.size() == control.size());
+  for (const json& r : ctl_txt) CHECK(r["verdict"] == "not_watermarked");
+
+  // d. audit --suspect-outputs on generate's output (token records) and on a text-only dump.
+  int64_t all_tokens = 0, text_tokens = 0;
+  std::string text_dump;
+  for (const json& m : marked) {
+    all_tokens += static_cast<int64_t>(m["tokens"].size() + m["prompt_tokens"].size());
+    text_tokens += static_cast<int64_t>(m["tokens"].size());
+    text_dump += json{{"prompt", m["prompt"]}, {"text", m["text"]}}.dump() + "\n";
+  }
+  write_file(dir.file("text-dump.jsonl"), text_dump);
+  const std::vector<std::string> audit_args = concat({"audit", "--key", key, "--json", "-"}, scheme_flags);
+  {
+    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", marked_path, "--vocab-size", "512"}));
+    REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+    const json e = json::parse(a.out);
+    CHECK(e["mode"] == "suspect-outputs");
+    CHECK(e["usage"]["documents"] == marked.size());
+    CHECK(e["usage"]["tokens"] == all_tokens);
+    CHECK(e["usage"]["completion_tokens"] == text_tokens);
+    CHECK(e["params"]["tokenizer"].is_null());
+    CHECK(e["verdict"] == "radioactive");
+    CHECK(e["log10_p"].get<double>() <= -6.0);
+    MESSAGE("audit of generate's token records: scored ", e["scored"], ", green ", e["green"], ", log10 p ", e["log10_p"]);
+  }
+  {
+    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", control_path, "--vocab-size", "512"}));
+    REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+    const json e = json::parse(a.out);
+    CHECK(e["usage"]["documents"] == control.size());
+    CHECK(e["verdict"] == "not_detected");
+  }
+  {
+    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab", model_path()}));
+    REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+    const json e = json::parse(a.out);
+    CHECK(e["usage"]["documents"] == marked.size());
+    int64_t txt_tokens = 0;
+    for (const json& r : txt) txt_tokens += r["tokens"].get<int64_t>();
+    CHECK(e["usage"]["completion_tokens"] == txt_tokens);  // tokenized as detect's text mode does
+    CHECK(e["params"]["tokenizer"]["name"] == "stories260K.gguf");
+    CHECK(e["verdict"] == "radioactive");
+    MESSAGE("audit of the text dump: scored ", e["scored"], ", green ", e["green"], ", log10 p ", e["log10_p"]);
+  }
+  {  // A text dump without --vocab: a clear usage error naming the fix.
+    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab-size", "512"}));
+    CHECK(a.exit_code == 2);
+    CHECK(contains(a.err, "--vocab"));
+  }
+}
+
+TEST_CASE("round trip: a tracemark serve response body saved to a file and fed to detect") {
+  temp_dir dir("tracemark-roundtrip-serve");
+  server_process srv(dir, write_server_config(dir));
+  const std::string key = write_master_key(dir);
+  const int port = srv.port();
+
+  const json request = {{"prompt", "Once upon a time"}, {"max_tokens", 150}, {"n", 2}, {"temperature", 1.0}, {"seed", 21}};
+  json with_tokens = request;
+  with_tokens["return_tokens"] = true;
+  const reply rt = post(port, "/v1/completions", with_tokens, alice_key);
+  REQUIRE_MESSAGE(rt.status == 200, rt.body);
+  const reply rp = post(port, "/v1/completions", request, alice_key);
+  REQUIRE_MESSAGE(rp.status == 200, rp.body);
+  json bob_request = with_tokens;
+  bob_request["seed"] = 22;
+  const reply rb = post(port, "/v1/completions", bob_request, bob_key);
+  REQUIRE_MESSAGE(rb.status == 200, rb.body);
+  for (const reply* r : {&rt, &rp, &rb}) {
+    CHECK(r->body.find('\n') == std::string::npos);  // one line: a JSON Lines file of one record
+    REQUIRE(r->j["choices"].size() == 2);
+  }
+  CHECK(rp.j["choices"][0]["text"] == rt.j["choices"][0]["text"]);  // same seed, same text
+  write_file(dir.file("response.json"), rt.body + "\n");
+  write_file(dir.file("response-plain.json"), rp.body + "\n");
+  write_file(dir.file("response-bob.json"), rb.body + "\n");
+  write_file(dir.file("accounts.txt"), "# the server's accounts\nalice\nbob\nops\n");
+  const std::string id = rt.j["id"], plain_id = rp.j["id"], bob_id = rb.j["id"];
+
+  const std::vector<std::string> token_args =
+      concat({"detect", "--key", key, "--vocab-size", "512", "--format", "json"}, scheme_flags);
+  const std::vector<std::string> text_args =
+      concat({"detect", "--key", key, "--vocab", model_path(), "--format", "json"}, scheme_flags);
+
+  SUBCASE("token ids: one record per choice, id <response id>/<index>, detected under alice") {
+    const std::vector<json> recs = run_detect(dir, concat(token_args, {"--account", "alice", dir.file("response.json")}));
+    REQUIRE(recs.size() == 2);
+    const tracemark::detector lib(lefthash2(key, "alice"));
+    for (size_t i = 0; i < 2; ++i) {
+      CAPTURE(i);
+      const json& ch = rt.j["choices"][i];
+      REQUIRE_MESSAGE(!recs[i].contains("error"), recs[i].dump());
+      CHECK(recs[i]["id"] == id + "/" + std::to_string(i));
+      CHECK(recs[i]["line"] == 1);
+      CHECK(recs[i]["tokens"] == ch["token_ids"].size());
+      CHECK(recs[i]["prompt_tokens"] == ch["prompt_token_ids"].size());
+      std::vector<int32_t> all = ch["prompt_token_ids"].get<std::vector<int32_t>>();
+      const std::vector<int32_t> body = ch["token_ids"].get<std::vector<int32_t>>();
+      all.insert(all.end(), body.begin(), body.end());
+      const tracemark::detection d = lib.score(all, static_cast<int64_t>(ch["prompt_token_ids"].size()));
+      CHECK(recs[i]["scored"] == d.n_scored());
+      CHECK(recs[i]["green"] == d.n_green());
+      CHECK(recs[i]["verdict"] == "watermarked");
+      CHECK(recs[i]["log10_p"].get<double>() <= -6.0);
+    }
+    // Under the master sub-key: not alice's watermark.
+    for (const json& r : run_detect(dir, concat(token_args, {dir.file("response.json")})))
+      CHECK(r["verdict"] == "not_watermarked");
+  }
+
+  SUBCASE("without return_tokens: an error record per choice saying how to get token ids") {
+    const std::vector<json> recs =
+        run_detect(dir, concat(token_args, {"--account", "alice", dir.file("response-plain.json")}), "", 1);
+    REQUIRE(recs.size() == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      CAPTURE(i);
+      CHECK(recs[i]["id"] == plain_id + "/" + std::to_string(i));
+      REQUIRE(recs[i].contains("error"));
+      const std::string err = recs[i]["error"];
+      CHECK(contains(err, "return_tokens"));
+      CHECK(contains(err, "--vocab"));
+      CHECK_FALSE(recs[i].contains("log10_p"));
+    }
+  }
+
+  SUBCASE("text mode (--vocab): the choices' text is detected, ids preserved") {
+    for (const std::string& file : {std::string("response-plain.json"), std::string("response.json")}) {
+      CAPTURE(file);
+      const std::vector<json> recs = run_detect(dir, concat(text_args, {"--account", "alice", dir.file(file)}));
+      REQUIRE(recs.size() == 2);
+      for (size_t i = 0; i < 2; ++i) {
+        CAPTURE(i);
+        REQUIRE_MESSAGE(!recs[i].contains("error"), recs[i].dump());
+        CHECK(recs[i]["id"] == (file == "response.json" ? id : plain_id) + "/" + std::to_string(i));
+        CHECK(recs[i]["verdict"] == "watermarked");
+        CHECK(recs[i]["log10_p"].get<double>() <= -6.0);
+        CHECK(recs[i]["bytes"] == rt.j["choices"][i]["text"].get<std::string>().size());
+      }
+    }
+  }
+
+  SUBCASE("chat completions and several prompts: one record per choice, in order") {
+    const reply chat = post(port, "/v1/chat/completions",
+                            json{{"messages", json::array({{{"role", "user"}, {"content", "Once upon a time"}}})},
+                                 {"max_tokens", 150}, {"n", 2}, {"seed", 3}, {"return_tokens", true}},
+                            alice_key);
+    REQUIRE_MESSAGE(chat.status == 200, chat.body);
+    const reply multi = post(port, "/v1/completions",
+                             json{{"prompt", json::array({"Once upon a time", "Tom had a "})},
+                                  {"max_tokens", 150}, {"n", 2}, {"seed", 4}, {"return_tokens", true}},
+                             alice_key);
+    REQUIRE_MESSAGE(multi.status == 200, multi.body);
+    write_file(dir.file("chat.json"), chat.body + "\n");
+    write_file(dir.file("multi.json"), multi.body + "\n");
+    // Both bodies in one file, on standard input: 2 + 4 records, in order.
+    write_file(dir.file("both.json"), chat.body + "\n" + multi.body + "\n");
+    const std::vector<json> recs = run_detect(dir, concat(token_args, {"--account", "alice"}), dir.file("both.json"));
+    REQUIRE(recs.size() == 6);
+    for (size_t i = 0; i < 6; ++i) {
+      CAPTURE(i);
+      const reply& from = i < 2 ? chat : multi;
+      const size_t k = i < 2 ? i : i - 2;
+      const json& ch = from.j["choices"][k];
+      REQUIRE_MESSAGE(!recs[i].contains("error"), recs[i].dump());
+      CHECK(recs[i]["id"] == from.j["id"].get<std::string>() + "/" + std::to_string(k));
+      CHECK(recs[i]["line"] == (i < 2 ? 1 : 2));
+      CHECK(recs[i]["tokens"] == ch["token_ids"].size());
+      CHECK(recs[i]["prompt_tokens"] == ch["prompt_token_ids"].size());
+      CHECK(recs[i]["verdict"] == "watermarked");
+    }
+    // Text mode reads the chat message's content.
+    const std::vector<json> txt = run_detect(dir, concat(text_args, {"--account", "alice", dir.file("chat.json")}));
+    REQUIRE(txt.size() == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      CHECK(txt[i]["bytes"] == chat.j["choices"][i]["message"]["content"].get<std::string>().size());
+      CHECK(txt[i]["verdict"] == "watermarked");
+    }
+  }
+
+  SUBCASE("--accounts FILE names the account that asked for the completion") {
+    struct expect {
+      std::string file, response_id, account;
+    };
+    for (const expect& e : {expect{"response.json", id, "alice"}, expect{"response-bob.json", bob_id, "bob"}}) {
+      for (const bool text : {false, true}) {
+        CAPTURE(e.file);
+        CAPTURE(text);
+        const std::vector<json> recs =
+            run_detect(dir, concat(text ? text_args : token_args, {"--accounts", dir.file("accounts.txt"), dir.file(e.file)}));
+        REQUIRE(recs.size() == 2);
+        for (size_t i = 0; i < 2; ++i) {
+          CAPTURE(i);
+          REQUIRE_MESSAGE(recs[i].contains("attribution"), recs[i].dump());
+          const json& a = recs[i]["attribution"];
+          CHECK(recs[i]["id"] == e.response_id + "/" + std::to_string(i));
+          CHECK(a["accounts_tried"] == 4);  // "", alice, bob, ops
+          CHECK(a["best"] == e.account);
+          CHECK(a["verdict"] == "watermarked");
+          CHECK(a["log10_p_corrected"].get<double>() <= -6.0);
+          REQUIRE(a["matches"].size() == 1);
+          CHECK(a["matches"][0]["account"] == e.account);
+          CHECK(recs[i]["verdict"] == "not_watermarked");  // the master sub-key of the record itself
+        }
+      }
+    }
+  }
+}
