@@ -37,7 +37,8 @@
 // state, no OpenSSL type in this header); const member functions and the free functions
 // may be called from any number of threads at once. A signing_key holds its 32-byte seed
 // in the object only: it is wiped on destruction and leaves the object only into the key
-// file written by save(). No message of this API contains a secret.
+// file written by save() and into the OpenSSL key object that sign_file() creates and frees
+// for each signature. No message of this API contains a secret.
 #pragma once
 #include <array>
 #include <cstddef>
