@@ -4,95 +4,33 @@
 // verdict banner's colour and highlighted tokens, more green than red for marked text
 // and the reverse for unmarked text. A missing Chromium fails the test.
 #include <doctest/doctest.h>
-#include <png.h>
 
 #include <array>
 #include <cmath>
-#include <cstdlib>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "audit/audit_report.h"
+#include "llama/report_render.h"
 #include "process_helpers.h"
 #include "shared_files.h"
 
+using testing_util::check_self_contained;
+using testing_util::colour_counts;
+using testing_util::concat;
 using testing_util::read_file;
-using testing_util::run_program;
 using testing_util::run_result;
+using testing_util::screenshot;
 using testing_util::temp_dir;
+using testing_util::text_of;
 using tracemark::cli::odds_in_words;
 
 namespace {
 
-// Colours fixed in audit_report.cpp's style sheet.
-constexpr std::array<uint8_t, 3> banner_detected{0xb7, 0x1c, 0x1c};
-constexpr std::array<uint8_t, 3> banner_not_detected{0x45, 0x5a, 0x64};
-constexpr std::array<uint8_t, 3> token_green{0xa5, 0xd6, 0xa7};
-constexpr std::array<uint8_t, 3> token_red{0xef, 0x9a, 0x9a};
-
-std::string chromium_path() {
-  if (const char* env = std::getenv("TRACEMARK_CHROMIUM")) return env;
-  return TRACEMARK_CHROMIUM_PATH;
-}
-
-// Pixel counts of the exact colours above in a PNG screenshot.
-std::map<std::array<uint8_t, 3>, int64_t> colour_counts(const std::string& png_path) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  REQUIRE_MESSAGE(png_image_begin_read_from_file(&image, png_path.c_str()) != 0, "not a PNG: " << png_path);
-  image.format = PNG_FORMAT_RGB;
-  std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
-  REQUIRE(png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr) != 0);
-  MESSAGE(png_path << ": " << image.width << "x" << image.height);
-  std::map<std::array<uint8_t, 3>, int64_t> counts;
-  for (const auto& c : {banner_detected, banner_not_detected, token_green, token_red}) counts[c] = 0;
-  for (size_t i = 0; i + 2 < pixels.size(); i += 3) {
-    const std::array<uint8_t, 3> c{pixels[i], pixels[i + 1], pixels[i + 2]};
-    if (auto it = counts.find(c); it != counts.end()) ++it->second;
-  }
-  return counts;
-}
-
-std::string screenshot(const temp_dir& dir, const std::string& html_path, const std::string& name) {
-  const std::string chromium = chromium_path();
-  REQUIRE_MESSAGE(std::filesystem::exists(chromium),
-                  "Chromium not found at " << chromium << ": scripts/setup.sh test installs Debian's chromium "
-                                           << "(or set TRACEMARK_CHROMIUM)");
-  const std::string png = dir.file(name + ".png");
-  const run_result r = run_program("/usr/bin/timeout", dir,
-                                   {"120", chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                    "--hide-scrollbars", "--force-color-profile=srgb",
-                                    "--user-data-dir=" + dir.file("chromium-profile-" + name),
-                                    "--window-size=1000,2400", "--screenshot=" + png, "file://" + html_path});
-  REQUIRE_MESSAGE(r.exit_code == 0, "chromium failed (" << r.exit_code << "): " << r.err);
-  REQUIRE_MESSAGE(std::filesystem::exists(png), "chromium wrote no screenshot: " << r.err);
-  return png;
-}
-
-// No external resource: a report must open offline and leak nothing when opened.
-void check_self_contained(const std::string& html) {
-  for (const char* forbidden : {"<script", "src=", "href=", "url(", "@import", "<link", "<iframe", "https://"})
-    CHECK_MESSAGE(html.find(forbidden) == std::string::npos, "report contains " << forbidden);
-  size_t http = 0, n_http = 0;
-  while ((http = html.find("http://", http)) != std::string::npos) {
-    CHECK_MESSAGE(html.compare(http, 26, "http://www.w3.org/2000/svg") == 0, "external reference at " << http);
-    ++http;
-    ++n_http;
-  }
-  CHECK(n_http == 2);  // the xmlns of the two charts
-}
-
-// The page's text without tags (the samples put every token in its own span).
-std::string text_of(const std::string& html) {
-  std::string out;
-  bool in_tag = false;
-  for (char c : html) {
-    if (c == '<') in_tag = true;
-    else if (c == '>') in_tag = false;
-    else if (!in_tag) out += c;
-  }
-  return out;
-}
+// Colours fixed in the reports' shared style sheet (report_render.h).
+constexpr testing_util::rgb banner_detected = testing_util::banner_positive;
+constexpr testing_util::rgb banner_not_detected = testing_util::banner_negative;
+using testing_util::token_green;
+using testing_util::token_red;
 
 std::string grouped(int64_t n) {
   std::string digits = std::to_string(n), out;
@@ -148,29 +86,21 @@ TEST_CASE("the page escapes what it shows and survives broken UTF-8") {
   CHECK(html.find("Not detected") != std::string::npos);
   CHECK(html.find("<span class=\"g\"") != std::string::npos);
   CHECK(html.find("<span class=\"r\"") != std::string::npos);
-  check_self_contained(html);
+  check_self_contained(html, 2);  // the xmlns of the two charts
 }
 
 TEST_CASE("audit --report: the page states the evidence and renders in headless Chromium") {
   const std::string model = testing_util::verified_shared_file("models/stories260K.gguf").string();
   temp_dir dir("tracemark-report");
-  auto cli = [&](const std::vector<std::string>& args) {
-    const run_result r = run_program(TRACEMARK_CLI_PATH, dir, args);
-    REQUIRE_MESSAGE(r.exit_code == 0, "tracemark " << args.front() << " failed: " << r.err);
-    return r;
-  };
+  auto cli = [&](const std::vector<std::string>& args) { return testing_util::run_cli(dir, args); };
   const std::string key = dir.file("provider.key");
   cli({"keygen", "--out", key});
   // The provider's own marked outputs stand in for a radioactive suspect's dump; the
   // unwatermarked model's outputs for an innocent one.
   const std::vector<std::string> gen = {"generate", "-m", model, "-p", "Once upon a time", "-p", "The little dog",
                                         "--n", "6", "--max-tokens", "120", "--seed", "7"};
-  auto with = [](std::vector<std::string> a, const std::vector<std::string>& more) {
-    a.insert(a.end(), more.begin(), more.end());
-    return a;
-  };
-  cli(with(gen, {"-k", key, "-H", "2", "--delta", "3", "-o", dir.file("marked.jsonl")}));
-  cli(with(gen, {"--no-watermark", "-o", dir.file("clean.jsonl")}));
+  cli(concat(gen, {"-k", key, "-H", "2", "--delta", "3", "-o", dir.file("marked.jsonl")}));
+  cli(concat(gen, {"--no-watermark", "-o", dir.file("clean.jsonl")}));
 
   struct expectation {
     std::string name;
@@ -189,7 +119,7 @@ TEST_CASE("audit --report: the page states the evidence and renders in headless 
     REQUIRE(ev["detected"].get<bool>() == x.detected);
     const std::string html = read_file(html_path);
     REQUIRE(html.rfind("<!DOCTYPE html>", 0) == 0);
-    check_self_contained(html);
+    check_self_contained(html, 2);
     // The verdict and the numbers of the evidence record.
     CHECK(html.find(x.detected ? "Radioactive: trained on our watermarked text" : "Not detected") !=
           std::string::npos);
@@ -205,7 +135,8 @@ TEST_CASE("audit --report: the page states the evidence and renders in headless 
     CHECK(html.find("chance level: 25.0%") != std::string::npos);
     CHECK(text_of(html).find("Once upon a time") != std::string::npos);  // sample text, detokenized
 
-    const auto counts = colour_counts(screenshot(dir, html_path, x.name));
+    const auto counts = colour_counts(screenshot(dir, html_path, x.name),
+                                      {banner_detected, banner_not_detected, token_green, token_red});
     const int64_t green = counts.at(token_green), red = counts.at(token_red);
     MESSAGE(x.name << ": banner " << counts.at(x.banner) << " px, green tokens " << green << " px, red " << red
                    << " px");

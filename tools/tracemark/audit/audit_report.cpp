@@ -1,10 +1,10 @@
 // The HTML audit report (audit_report.h). Everything is inline: CSS in <style>, charts as
-// SVG, no scripts; colours are fixed so a screenshot test can find them.
+// SVG, no scripts. The style sheet, colours, escaping and p-values in words are shared with
+// the detection report (report/html_report.h); the charts and the samples are the audit's.
 #include "audit/audit_report.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 #include <vector>
 
@@ -19,88 +19,14 @@ double green_rate(const audit_evidence& e) {
   return e.test.stat.scored > 0 ? e.test.stat.score / static_cast<double>(e.test.stat.scored) : 0.0;
 }
 
-// HTML-escapes `s`; bytes that are not valid UTF-8 (a token can hold part of a
-// character) become U+FFFD so the page stays valid.
-std::string escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    if (!ok) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      continue;
-    }
-    if (len == 1) {
-      switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&#39;"; break;
-        default:
-          if (c < 0x20 && c != '\n' && c != '\t') out += "\xEF\xBF\xBD";
-          else out += static_cast<char>(c);
-      }
-    } else {
-      out.append(s.substr(i, len));
-    }
-    i += len;
-  }
-  return out;
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-
-// 1234567 -> "1,234,567".
-std::string grouped(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
-
-std::string percent(double fraction, int decimals = 1) { return fixed(100.0 * fraction, decimals) + "%"; }
-
-// p in HTML: "0.31", "0.0042", "2.4 &times; 10<sup>&minus;14</sup>" (also past double range).
-std::string p_html(double log10_p) {
-  if (log10_p >= -3.0) return significant(std::pow(10.0, log10_p), 2);
-  double exponent = std::floor(log10_p);
-  double mantissa = std::pow(10.0, log10_p - exponent);
-  if (mantissa >= 9.95) {
-    mantissa = 1.0;
-    exponent += 1.0;
-  }
-  return fixed(mantissa, 1) + " &times; 10<sup>&minus;" + fixed(-exponent, 0) + "</sup>";
-}
-
-// odds_in_words with "10^N" as a superscript.
-std::string odds_html(double log10_p) {
-  std::string s = odds_in_words(log10_p);
-  const size_t caret = s.find("10^");
-  if (caret != std::string::npos) s = s.substr(0, caret) + "10<sup>" + s.substr(caret + 3) + "</sup>";
-  return s;
-}
-
-std::string alpha_words(double alpha) { return significant(alpha) + " (" + odds_html(std::log10(alpha)) + ")"; }
-
-const char* mark_class(audit_mark m) {
+// Repeats show as "not scored" (grey) here, as they always have: the audit's filters leave
+// out many kinds of tokens and one grey keeps the samples readable.
+token_style mark_style(audit_mark m) {
   switch (m) {
-    case audit_mark::green: return "g";
-    case audit_mark::red: return "r";
-    case audit_mark::prompt: return "p";
-    default: return "n";
+    case audit_mark::green: return token_style::green;
+    case audit_mark::red: return token_style::red;
+    case audit_mark::prompt: return token_style::prompt;
+    default: return token_style::skipped;
   }
 }
 
@@ -256,7 +182,7 @@ std::string sample_html(const audit_sample& s, const token_text_fn& token_text, 
   constexpr size_t max_tokens = 600;  // keep the page readable
   auto text_of = [&](int32_t t) { return token_text ? token_text(t) : "[" + std::to_string(t) + "]"; };
   std::ostringstream out;
-  out << "<figure class=\"sample\"><figcaption>" << escape(s.id) << "</figcaption><div class=\"text\">";
+  out << "<figure class=\"sample\"><figcaption>" << html_escape(s.id) << "</figcaption><div class=\"text\">";
   const size_t n = std::min(s.tokens.size(), max_tokens);
   for (size_t i = 0; i < n; ++i) {
     const audit_mark m = i < s.marks.size() ? s.marks[i] : audit_mark::no_context;
@@ -264,8 +190,7 @@ std::string sample_html(const audit_sample& s, const token_text_fn& token_text, 
     if (reading && i < s.scored_tokens.size() && s.scored_tokens[i] >= 0 &&
         (m == audit_mark::green || m == audit_mark::red || m == audit_mark::repeat))
       title = "the suspect's guess here was \u201c" + text_of(s.scored_tokens[i]) + "\u201d; " + title;
-    out << "<span class=\"" << mark_class(m) << "\" title=\"" << escape(title) << "\">" << escape(text_of(s.tokens[i]))
-        << "</span>";
+    out << token_span(mark_style(m), title, text_of(s.tokens[i]));
   }
   out << "</div>";
   if (n < s.tokens.size())
@@ -295,93 +220,38 @@ const char* mode_words(audit_mode m) {
   return "";
 }
 
-const char* const style = R"(
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;max-width:880px;margin:24px auto;
-padding:0 16px;color:#212121;line-height:1.5;background:#fff}
-h1{font-size:1.6em;margin-bottom:0}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-.sub{color:#666;margin-top:2px}
-.verdict{border-radius:8px;padding:18px 22px;color:#fff;margin:20px 0}
-.verdict.yes{background:#b71c1c}.verdict.no{background:#455a64}
-.verdict .big{font-size:1.7em;font-weight:700;margin:0}.verdict p{margin:.4em 0 0}
-.facts{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}
-.fact{flex:1 1 150px;border:1px solid #ddd;border-radius:6px;padding:8px 12px}
-.fact b{display:block;font-size:1.35em}
-table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;
-vertical-align:top}th{width:38%;font-weight:600;color:#444}
-svg.chart{width:100%;height:auto;font-size:12px;fill:#333}
-.legend span{display:inline-block;padding:0 6px;margin-right:10px;border-radius:3px}
-.sample{margin:14px 0;border:1px solid #ddd;border-radius:6px;padding:8px 12px}
-.sample figcaption{font-weight:600;color:#444}
-.text{white-space:pre-wrap;font-family:"DejaVu Sans Mono",monospace;font-size:14px;line-height:1.7}
-.g{background:#a5d6a7}.r{background:#ef9a9a}.n{color:#9e9e9e}.p{color:#757575;font-style:italic}
-.note{color:#666;font-size:.92em}.warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:8px 12px}
-code{background:#f3f3f3;padding:0 3px;border-radius:3px}
-)";
 
 }  // namespace
-
-std::string significant(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-  return buf;
-}
-
-std::string odds_in_words(double log10_p) {
-  if (!(log10_p < -0.301)) return "more often than not";
-  const double n = -log10_p;  // p = 1 in 10^n
-  if (n < 3.0) {
-    const double odds = std::pow(10.0, n);
-    return "about 1 time in " + (odds < 10 ? fixed(odds, odds < 1.95 ? 1 : 0) : significant(odds, 2));
-  }
-  static constexpr struct {
-    double exponent;
-    const char* name;
-  } scales[] = {{18, "quintillion"}, {15, "quadrillion"}, {12, "trillion"}, {9, "billion"}, {6, "million"},
-                {3, "thousand"}};
-  if (n >= 21.0) return "less than 1 time in 10^" + fixed(std::floor(n), 0);
-  for (const auto& sc : scales)
-    if (n >= sc.exponent) {
-      const double v = std::pow(10.0, n - sc.exponent);
-      return "about 1 time in " + significant(v, v < 10 ? 2 : 3) + " " + sc.name;
-    }
-  return "";
-}
 
 std::string render_audit_report(const audit_evidence& e, const token_text_fn& token_text,
                                 std::string_view generated_at) {
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-    << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    << "<title>tracemark audit: " << (e.detected() ? "radioactive" : "not detected") << " — " << escape(e.suspect)
-    << "</title><style>" << style << "</style></head><body>\n";
-  h << "<h1>Provenance audit</h1><p class=\"sub\">Suspect: <code>" << escape(e.suspect) << "</code> · "
-    << escape(generated_at) << "</p>\n";
+  h << page_begin(std::string("tracemark audit: ") + (e.detected() ? "radioactive" : "not detected") + " — " +
+                  e.suspect);
+  h << "<h1>Provenance audit</h1><p class=\"sub\">Suspect: <code>" << html_escape(e.suspect) << "</code> · "
+    << html_escape(generated_at) << "</p>\n";
 
   // The verdict, first and in plain words.
   const std::string p = p_html(e.test.log10_p);
   const std::string odds = odds_html(e.test.log10_p);
-  h << "<section class=\"verdict " << (e.detected() ? "yes" : "no") << "\" id=\"verdict\">";
   if (e.detected())
-    h << "<p class=\"big\">Radioactive: trained on our watermarked text</p><p>The suspect very likely learned from "
-         "text watermarked with our key. A model that never saw that text would produce a result this strong by "
-         "chance "
-      << odds << " (p = " << p << ").</p>";
+    h << verdict_banner(true, "Radioactive: trained on our watermarked text",
+                        "The suspect very likely learned from text watermarked with our key. A model that never saw "
+                        "that text would produce a result this strong by chance " +
+                            odds + " (p = " + p + ").");
   else
-    h << "<p class=\"big\">Not detected</p><p>The evidence is not strong enough to say that the suspect learned "
-         "from text watermarked with our key: a result like this happens by chance "
-      << odds << " (p = " << p << "). This is absence of evidence, not proof of absence.</p>";
-  h << "</section>\n";
+    h << verdict_banner(false, "Not detected",
+                        "The evidence is not strong enough to say that the suspect learned from text watermarked "
+                        "with our key: a result like this happens by chance " +
+                            odds + " (p = " + p + "). This is absence of evidence, not proof of absence.");
   if (e.test.stat.scored == 0)
     h << "<p class=\"warn\">Nothing was scored. Check the inputs and that the scheme settings match the key's "
          "watermark.</p>\n";
 
-  h << "<div class=\"facts\">"
-    << "<div class=\"fact\"><b>" << grouped(e.test.stat.scored) << "</b>token choices scored</div>"
-    << "<div class=\"fact\"><b>" << percent(green_rate(e)) << "</b>were green (chance: " << percent(e.null.p())
-    << ")</div>"
-    << "<div class=\"fact\"><b>p = " << p << "</b>" << odds << " by chance</div>"
-    << "<div class=\"fact\"><b>" << grouped(e.usage.tokens) << "</b>tokens read in " << grouped(e.usage.documents)
-    << " texts</div></div>\n";
+  h << "<div class=\"facts\">" << fact_box(grouped(e.test.stat.scored), "token choices scored")
+    << fact_box(percent(green_rate(e)), "were green (chance: " + percent(e.null.p()) + ")")
+    << fact_box("p = " + p, odds + " by chance")
+    << fact_box(grouped(e.usage.tokens), "tokens read in " + grouped(e.usage.documents) + " texts") << "</div>\n";
 
   h << "<h2>How to read this</h2><p>When our service writes text, a secret key splits the vocabulary into "
        "&ldquo;green&rdquo; and &ldquo;red&rdquo; words at every step, and our model is nudged towards green ones. "
@@ -411,9 +281,10 @@ std::string render_audit_report(const audit_evidence& e, const token_text_fn& to
       << ev_chart;
 
   if (!e.samples.empty()) {
-    h << "<h2>Sample of scored text</h2><p class=\"legend\"><span class=\"g\">green: in the green list</span>"
-      << "<span class=\"r\">red: not in it</span><span class=\"n\">grey: not scored</span>"
-      << "<span class=\"p\">prompt</span></p>";
+    h << "<h2>Sample of scored text</h2><p class=\"legend\">"
+      << legend_entry(token_style::green, "green: in the green list")
+      << legend_entry(token_style::red, "red: not in it") << legend_entry(token_style::skipped, "grey: not scored")
+      << legend_entry(token_style::prompt, "prompt") << "</p>";
     if (e.mode == audit_mode::reading)
       h << "<p class=\"note\">Reading mode: the text is our own watermarked output. A coloured token marks a "
            "position where the suspect's own guess for that token was scored; hover over it to see the guess.</p>";
@@ -424,9 +295,9 @@ std::string render_audit_report(const audit_evidence& e, const token_text_fn& to
 
   const audit_filter_counts& f = e.filters;
   h << "<h2>Details</h2><table>"
-    << "<tr><th>Suspect</th><td><code>" << escape(e.suspect) << "</code> (" << audit_mode_name(e.mode) << ")</td></tr>"
-    << "<tr><th>Key fingerprint</th><td><code>" << escape(e.key_fingerprint) << "</code></td></tr>"
-    << "<tr><th>Watermark scheme</th><td><code>" << escape(scheme_description(e.scheme)) << "</code></td></tr>"
+    << "<tr><th>Suspect</th><td><code>" << html_escape(e.suspect) << "</code> (" << audit_mode_name(e.mode) << ")</td></tr>"
+    << "<tr><th>Key fingerprint</th><td><code>" << html_escape(e.key_fingerprint) << "</code></td></tr>"
+    << "<tr><th>Watermark scheme</th><td><code>" << html_escape(scheme_description(e.scheme)) << "</code></td></tr>"
     << "<tr><th>Distinct choices scored / green</th><td>" << grouped(e.test.stat.scored) << " / " << grouped(static_cast<int64_t>(e.test.stat.score))
     << "</td></tr>"
     << "<tr><th>Green rate (" << percent(e.confidence, 0) << " interval)</th><td>" << significant(green_rate(e), 4)
@@ -447,10 +318,11 @@ std::string render_audit_report(const audit_evidence& e, const token_text_fn& to
     << "<tr><th>Left out: context occurs in a prompt</th><td>" << grouped(f.prompt_context) << "</td></tr>"
     << "<tr><th>Left out: context not in the index</th><td>" << grouped(f.not_in_index);
   if (!e.index_path.empty())
-    h << " (index <code>" << escape(e.index_path) << "</code>, " << grouped(e.index_contexts) << " contexts)";
+    h << " (index <code>" << html_escape(e.index_path) << "</code>, " << grouped(e.index_contexts) << " contexts)";
   h << "</td></tr><tr><th>Left out: too little context</th><td>" << grouped(f.no_context) << "</td></tr></table>\n";
-  h << "<p class=\"note\">Produced by tracemark. The method and its validity argument: docs/AUDIT_DESIGN.md; the "
-       "same numbers in machine-readable form: <code>tracemark audit --json</code>.</p>\n</body></html>\n";
+  h << page_end(
+      "Produced by tracemark. The method and its validity argument: docs/AUDIT_DESIGN.md; the same numbers in "
+      "machine-readable form: <code>tracemark audit --json</code>.");
   return h.str();
 }
 

@@ -4,24 +4,13 @@
 // evidence against the threshold, and sample text with green/red tokens highlighted.
 // No scripts, fonts or images are fetched: CSS and SVG are inline.
 #pragma once
-#include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 
+#include "report/html_report.h"  // token_text_fn, odds_in_words, significant
 #include "tracemark/audit.h"
 
 namespace tracemark::cli {
-
-// The text of one token id (the provider's tokenizer), for the highlighted samples.
-using token_text_fn = std::function<std::string(int32_t token)>;
-
-// `v` with `digits` significant digits, as printf's %g ("0.25", "1e-06", "3.2e-15").
-std::string significant(double v, int digits = 3);
-
-// "about 1 time in 41 trillion", "about 1 time in 3", "less than 1 time in 10^412",
-// "more often than not".
-std::string odds_in_words(double log10_p);
 
 // The page. `token_text` may be empty: tokens then show as "[id]". `generated_at` is
 // printed as given (e.g. an ISO 8601 UTC time).

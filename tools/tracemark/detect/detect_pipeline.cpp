@@ -394,7 +394,7 @@ int run_detect_pipeline(const detect_run& run) {
   sink.finish();
   out.close();
   if (!f.report.empty())
-    write_detect_report(f.report, sink.kept(), run);
+    write_detect_report(f.report, sink.kept(), run, sink.documents());
   if (!read_error.empty())
     throw io_error(read_error + " (after " + std::to_string(sink.summary().records) + " records)");
   if (!f.sign_key.empty()) sign_record_file(f.output, f.sign_key);
