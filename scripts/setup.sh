@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up for a fresh Debian 12 machine, idempotent:
 #   scripts/setup.sh          install dependencies, build (build/)
-#   scripts/setup.sh demo     ... then run the demo (generate a key, mark, detect)
+#   scripts/setup.sh demo     ... then run the demo on the shipped real model (scripts/demo.sh)
 #   scripts/setup.sh test     ... build with ASan+UBSan and -Werror (build-test/), run every test
 # Environment: JOBS (parallel build jobs, default: nproc), CI=true (also implies -Werror).
 set -euo pipefail
@@ -74,7 +74,12 @@ cmake --build "$build_dir" -j "$jobs"
 # --- 4. Run -------------------------------------------------------------------
 case "$mode" in
   demo)
-    exec "$build_dir/tools/tracemark/tracemark" demo ;;
+    # The real-model demo needs llama.cpp (generate, text input); a tool built without it
+    # falls back to the embedded toy model.
+    tool="$build_dir/tools/tracemark/tracemark"
+    if "$tool" generate --help >/dev/null 2>&1; then exec "$here/scripts/demo.sh" "$tool"; fi
+    log "built without llama.cpp: running the toy-model demo instead (tracemark demo)"
+    exec "$tool" demo ;;
   test)
     cd "$build_dir"
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
