@@ -75,9 +75,9 @@ cmake --build "$build_dir" -j "$jobs"
 case "$mode" in
   demo)
     # The real-model demo needs llama.cpp (generate, text input); a tool built without it
-    # falls back to the embedded toy model.
+    # (no 'generate': its help is then the main help) falls back to the embedded toy model.
     tool="$build_dir/tools/tracemark/tracemark"
-    if "$tool" generate --help >/dev/null 2>&1; then exec "$here/scripts/demo.sh" "$tool"; fi
+    if [[ "$("$tool" generate --help 2>/dev/null || true)" == *--model* ]]; then exec "$here/scripts/demo.sh" "$tool"; fi
     log "built without llama.cpp: running the toy-model demo instead (tracemark demo)"
     exec "$tool" demo ;;
   test)
