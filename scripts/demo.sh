@@ -96,8 +96,8 @@ echo "   \$ tracemark ${detect[*]} --report report.html --format table stories.j
 "$tm" "${detect[@]}" --report report.html --format table stories.jsonl | sed 's/^/   /'
 # The same test as JSON records, for the check below.
 "$tm" "${detect[@]}" --format json -o results.jsonl stories.jsonl
-echo "   (the verdict column is the test under the master key's own sub-key; these stories were"
-echo "   marked under the accounts' sub-keys, which is what \"(account ...)\" names)"
+echo "   (with --accounts each row is the account the text points to: its counts and its p-value"
+echo "   corrected for the number of accounts tried)"
 echo
 
 echo "4. What happened: who really wrote each story (truth.tsv, never shown to detection), and"

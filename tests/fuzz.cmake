@@ -8,8 +8,7 @@
 option(TRACEMARK_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 
 set(_tracemark_reader_dir ${PROJECT_SOURCE_DIR}/tools/tracemark/detect)
-set(_tracemark_reader_src ${_tracemark_reader_dir}/input_reader.cpp ${_tracemark_reader_dir}/byte_sources.cpp
-                          ${_tracemark_reader_dir}/text_checks.cpp)
+set(_tracemark_reader_src ${_tracemark_reader_dir}/input_reader.cpp ${_tracemark_reader_dir}/byte_sources.cpp)
 if(EXISTS ${_tracemark_reader_dir}/input_reader.cpp)
   find_package(nlohmann_json 3 REQUIRED)
 
@@ -18,7 +17,7 @@ if(EXISTS ${_tracemark_reader_dir}/input_reader.cpp)
     ${CMAKE_CURRENT_LIST_DIR}/fuzz/replay_main.cpp
     ${_tracemark_reader_src})
   target_include_directories(fuzz_input_reader_replay PRIVATE ${PROJECT_SOURCE_DIR}/tools/tracemark)
-  target_link_libraries(fuzz_input_reader_replay PRIVATE nlohmann_json::nlohmann_json)
+  target_link_libraries(fuzz_input_reader_replay PRIVATE tracemark::tracemark nlohmann_json::nlohmann_json)
   tracemark_harden(fuzz_input_reader_replay)
   add_test(NAME fuzz_input_reader_replay COMMAND fuzz_input_reader_replay ${CMAKE_CURRENT_LIST_DIR}/fuzz/corpus)
 
@@ -28,7 +27,7 @@ if(EXISTS ${_tracemark_reader_dir}/input_reader.cpp)
     endif()
     add_executable(fuzz_input_reader ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_input_reader.cpp ${_tracemark_reader_src})
     target_include_directories(fuzz_input_reader PRIVATE ${PROJECT_SOURCE_DIR}/tools/tracemark)
-    target_link_libraries(fuzz_input_reader PRIVATE nlohmann_json::nlohmann_json)
+    target_link_libraries(fuzz_input_reader PRIVATE tracemark::tracemark nlohmann_json::nlohmann_json)
     target_compile_options(fuzz_input_reader PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
                                                      -fno-omit-frame-pointer -g -O1)
     target_link_options(fuzz_input_reader PRIVATE -fsanitize=fuzzer,address,undefined)

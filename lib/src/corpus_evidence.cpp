@@ -41,6 +41,9 @@ std::string mismatch(const evidence_metadata& a, const evidence_metadata& b) {
     };
     return "tokenizer " + name(b.tokenizer) + " instead of " + name(a.tokenizer);
   }
+  if (a.tokenizer && a.piece_bytes != b.piece_bytes)
+    return "long documents cut into pieces of " + std::to_string(b.piece_bytes) + " bytes instead of " +
+           std::to_string(a.piece_bytes) + " (--chunk-size)";
   return {};
 }
 
@@ -108,7 +111,7 @@ shard_counts checked_counts(evidence_reader& s) {
 }  // namespace
 
 evidence_metadata evidence_metadata::of(const tracemark::scheme& s, std::string key_fingerprint, bool dedup,
-                                        std::optional<tokenizer_identity> tokenizer) {
+                                        std::optional<tokenizer_identity> tokenizer, size_t piece_bytes) {
   evidence_metadata m;
   m.key_fingerprint = std::move(key_fingerprint);
   m.scheme = s.config();
@@ -116,6 +119,7 @@ evidence_metadata evidence_metadata::of(const tracemark::scheme& s, std::string 
   m.null = s.null();
   m.dedup = dedup;
   m.tokenizer = std::move(tokenizer);
+  m.piece_bytes = piece_bytes;
   return m;
 }
 

@@ -78,6 +78,7 @@ ordered_json metadata_json(const evidence_metadata& m) {
                       {"kind", m.tokenizer->kind},
                       {"n_vocab", m.tokenizer->n_vocab},
                       {"sha256", m.tokenizer->sha256}};
+    j["piece_bytes"] = m.piece_bytes;
   } else {
     j["tokenizer"] = nullptr;
   }
@@ -128,9 +129,11 @@ evidence_metadata metadata_from_json(const std::string& path, const nlohmann::js
     else
       evidence_corrupt(path, "unknown null distribution '" + family + "'");
     m.dedup = j.at("dedup").get<bool>();
-    if (const auto& t = j.at("tokenizer"); !t.is_null())
+    if (const auto& t = j.at("tokenizer"); !t.is_null()) {
       m.tokenizer = tokenizer_identity{t.at("name").get<std::string>(), t.at("kind").get<std::string>(),
                                        t.at("n_vocab").get<int32_t>(), t.at("sha256").get<std::string>()};
+      m.piece_bytes = j.at("piece_bytes").get<size_t>();
+    }
     return m;
   } catch (const nlohmann::json::exception& e) {
     evidence_corrupt(path, std::string("its header lacks a field (") + e.what() + ")");
@@ -305,7 +308,12 @@ void evidence_reader::read_header_and_entries() {
   } catch (const nlohmann::json::exception&) {
     evidence_corrupt(path_, "its header is not JSON");
   }
-  if (header_.value("format", "") != "tracemark-evidence" || header_.value("version", 0) != 1)
+  const auto field_is = [&](const char* name, const nlohmann::json& want) {
+    const auto it = header_.find(name);
+    return it != header_.end() && *it == want;
+  };
+  if (!header_.is_object()) evidence_corrupt(path_, "its header is not a JSON object");
+  if (!field_is("format", "tracemark-evidence") || !field_is("version", 1))
     throw error(errc::invalid_argument, path_ + " has an evidence format this version does not read");
   metadata_ = metadata_from_json(path_, header_);
   if ((record_bytes_ == 16) != green_bit_encoding(metadata_.null)) evidence_corrupt(path_, "its tuple records do not fit its null distribution");

@@ -27,17 +27,6 @@ std::string dump(const json& j, int indent = -1) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
-bool valid_utf8(const std::string& s) {
-  try {
-    (void)json(s).dump();
-    return true;
-  } catch (const json::type_error&) {
-    return false;
-  }
-}
-
-// `windows`: whether the record's test searched windows (detections do; corpus and audit
-// tests do not, so their records do not depend on min_window).
 json params_json(const evidence_params& p, bool windows = true) {
   json j;
   j["format"] = "tracemark-v1";
@@ -52,9 +41,8 @@ json params_json(const evidence_params& p, bool windows = true) {
     j["green_threshold"] = t;
   }
   j["vocab_size"] = p.scheme.vocab_size;
-  j["account"] = p.scheme.account;
-  if (!valid_utf8(p.scheme.account))
-    j["account_hex"] = detail::to_hex(reinterpret_cast<const uint8_t*>(p.scheme.account.data()), p.scheme.account.size());
+  j["account"] = p.scheme.account;  // invalid UTF-8 becomes U+FFFD here; account_hex is exact
+  j["account_hex"] = detail::to_hex(reinterpret_cast<const uint8_t*>(p.scheme.account.data()), p.scheme.account.size());
   j["null"] = p.null.name();
   if (p.null.kind() == null_distribution::family::binomial) {
     j["null_p"] = p.null.p();
@@ -68,6 +56,7 @@ json params_json(const evidence_params& p, bool windows = true) {
                       {"kind", p.tokenizer->kind},
                       {"n_vocab", p.tokenizer->n_vocab},
                       {"sha256", p.tokenizer->sha256}};
+    j["piece_bytes"] = p.piece_bytes;  // where long texts were cut (docs/SPEC.md §7)
   } else {
     j["tokenizer"] = nullptr;
   }
@@ -164,6 +153,7 @@ evidence_params evidence_params::of(const evidence_metadata& m, double alpha) {
   p.dedup = m.dedup;
   p.alpha = alpha;
   p.tokenizer = m.tokenizer;
+  p.piece_bytes = m.piece_bytes;
   return p;
 }
 

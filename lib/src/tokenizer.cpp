@@ -10,6 +10,7 @@
 
 #include "hex.h"
 #include "tracemark/error.h"
+#include "tracemark/text.h"
 
 namespace tracemark {
 
@@ -32,6 +33,22 @@ tokenized_text tokenize_text(const tokenizer& tok, std::string_view text, std::s
 
 std::vector<int32_t> tokenize_piece(const tokenizer& tok, std::string_view piece) {
   return tok.tokenize(piece, /*add_special=*/false);
+}
+
+tokenized_text tokenize_document(const tokenizer& tok, std::string_view text, std::string_view prompt,
+                                 size_t piece_bytes) {
+  if (piece_bytes == 0) throw error(errc::invalid_argument, "tokenize_document: piece_bytes is 0");
+  size_t take = text.size();
+  if (take > piece_bytes && (take = piece_cut(text, piece_bytes)) == 0) take = piece_bytes;
+  tokenized_text out = tokenize_text(tok, text.substr(0, take), prompt);
+  for (size_t pos = take; pos < text.size(); pos += take) {
+    const std::string_view rest = text.substr(pos);
+    take = rest.size();
+    if (take > piece_bytes && (take = piece_cut(rest, piece_bytes)) == 0) take = piece_bytes;
+    const std::vector<int32_t> t = tokenize_piece(tok, rest.substr(0, take));
+    out.tokens.insert(out.tokens.end(), t.begin(), t.end());
+  }
+  return out;
 }
 
 std::string file_sha256_hex(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "detect/input_reader.h"
+#include "tracemark/text.h"
 #include "tracemark/tracemark.hpp"
 
 using namespace tracemark;

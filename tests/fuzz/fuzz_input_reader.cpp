@@ -23,8 +23,11 @@
 #include <vector>
 
 #include "detect/input_reader.h"
+#include "tracemark/text.h"
 
 using namespace tracemark::cli;
+using tracemark::first_invalid_utf8;
+using tracemark::replace_invalid_utf8;
 
 namespace {
 

@@ -29,10 +29,11 @@ struct evidence_metadata {
   null_distribution null = null_distribution::binomial(0.25);
   bool dedup = true;
   std::optional<tokenizer_identity> tokenizer;  // for text input; none for token ids
+  size_t piece_bytes = default_piece_bytes;     // text input: where long documents were cut
 
   // The metadata of a scheme under a key.
   static evidence_metadata of(const tracemark::scheme& s, std::string key_fingerprint, bool dedup,
-                              std::optional<tokenizer_identity> tokenizer);
+                              std::optional<tokenizer_identity> tokenizer, size_t piece_bytes = default_piece_bytes);
 };
 
 // A corpus read back from evidence files: its entries (documents) in corpus order.

@@ -34,6 +34,7 @@ struct evidence_params {
   int64_t min_window = 50;
   double alpha = 1e-6;
   std::optional<tokenizer_identity> tokenizer;  // text input; none for token ids
+  size_t piece_bytes = default_piece_bytes;     // text input: the piece size of long documents
 
   static evidence_params of(const tracemark::scheme& s, std::string key_fingerprint, double alpha, bool dedup = true,
                             int64_t min_window = 50, std::optional<tokenizer_identity> tokenizer = std::nullopt);

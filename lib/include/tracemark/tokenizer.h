@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tracemark/export.h"
+#include "tracemark/text.h"
 
 namespace tracemark {
 
@@ -54,6 +55,13 @@ TRACEMARK_EXPORT tokenized_text tokenize_text(const tokenizer& tok, std::string_
 // The rule for the later pieces of a document read in pieces: each piece alone, without
 // BOS/EOS (the caller carries the last h tokens over as context).
 TRACEMARK_EXPORT std::vector<int32_t> tokenize_piece(const tokenizer& tok, std::string_view piece);
+
+// A whole document by the rule, cut into pieces of at most `piece_bytes` as a reader of a
+// long document cuts it (text.h piece_cut; the first piece with the prompt, the others by
+// tokenize_piece), so that every door gives the same tokens whatever the length.
+TRACEMARK_EXPORT tokenized_text tokenize_document(const tokenizer& tok, std::string_view text,
+                                                  std::string_view prompt = {},
+                                                  size_t piece_bytes = default_piece_bytes);
 
 // SHA-256 of a file's bytes, lowercase hex. Throws error{io} naming the file.
 TRACEMARK_EXPORT std::string file_sha256_hex(const std::string& path);

@@ -7,6 +7,7 @@
 #include "common/records.h"
 #include "tracemark/error.h"
 #include "tracemark/llama/tokenizer.h"
+#include "tracemark/text.h"
 #include "tracemark/tokenizer.h"
 
 namespace tracemark::cli {
@@ -16,7 +17,12 @@ audit_document tokenize_document(const llama_tokenizer& vocab, std::string_view 
   audit_document d;
   d.id = std::move(id);
   d.prompt = std::string(prompt);
-  tokenized_text t = tokenize_text(vocab, text, prompt);  // the one front door (tokenizer.h)
+  // The text rules and tokenization of every door (text.h, tokenizer.h).
+  if (is_blank(text)) throw tracemark::error(errc::invalid_argument, "empty document: \"text\" holds no text");
+  for (const auto& [value, what] : {std::pair{text, "document"}, std::pair{prompt, "prompt"}})
+    if (const text_check c = check_text(value, 0, what); c.issue != text_issue::none)
+      throw tracemark::error(errc::invalid_argument, c.message);
+  tokenized_text t = tokenize_document(vocab, text, prompt);
   d.tokens = std::move(t.tokens);
   d.n_prompt = t.n_prompt;
   return d;

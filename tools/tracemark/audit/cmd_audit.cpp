@@ -190,6 +190,8 @@ int run_audit(const audit_flags& f) {
   if (f.threads < 1) throw usage_error("--threads must be at least 1");
 
   const std::optional<key> master = load_key(f.key_path);
+  std::optional<signing_key> signer;  // a bad signing key fails before the audit's queries
+  if (!f.sign_key.empty()) signer.emplace(load_signing_key(f.sign_key));
 
   // The provider's tokenizer: --vocab, or in reading mode the suspect itself (which must
   // share the provider's vocabulary for its predictions to mean anything).
@@ -313,7 +315,7 @@ int run_audit(const audit_flags& f) {
       print_error("audit", "cannot write " + f.json_out);
       return exit_io;
     }
-    if (!f.sign_key.empty()) sign_record_file(f.json_out, f.sign_key);
+    if (signer) sign_record_file(f.json_out, *signer);
   }
   if (!f.report_out.empty()) {
     token_text_fn token_text;

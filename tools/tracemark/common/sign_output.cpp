@@ -24,8 +24,4 @@ std::string sign_record_file(const std::string& record_path, const signing_key& 
   return signature_path;
 }
 
-std::string sign_record_file(const std::string& record_path, const std::string& signing_key_path) {
-  return sign_record_file(record_path, load_signing_key(signing_key_path));
-}
-
 }  // namespace tracemark::cli

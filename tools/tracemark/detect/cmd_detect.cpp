@@ -14,6 +14,7 @@
 
 #include "common/accounts_file.h"
 #include "common/cli.h"
+#include "common/sign_output.h"
 #include "common/vocab.h"
 #include "detect/detect_run.h"
 #include "tracemark/error.h"
@@ -128,8 +129,9 @@ detect_run prepare_detect(detect_flags& f) {
   detect_run run;
   run.flags = &f;
 
-  // 2. The key (exit 3).
+  // 2. The keys (exit 3): a bad signing key fails now, not after the whole run.
   const key master = load_key(f.key_path);
+  if (!f.sign_key.empty()) run.signer.emplace(load_signing_key(f.sign_key));
 
   // 3. The vocabulary (exit 2, or 4 when the file cannot be read).
   if (text_capable) {
@@ -151,6 +153,7 @@ detect_run prepare_detect(detect_flags& f) {
   run.det.emplace(*run.sch, run.options);
   run.params = evidence_params::of(*run.sch, master.fingerprint(), f.alpha, run.options.dedup, f.min_window,
                                    run.tok ? std::optional<tokenizer_identity>(run.tok->identity()) : std::nullopt);
+  run.params.piece_bytes = static_cast<size_t>(f.chunk_size);
   if (!f.accounts_file.empty()) {
     try {
       run.accounts.emplace(master, config, read_accounts_file(f.accounts_file));

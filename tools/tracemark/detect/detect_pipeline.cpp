@@ -274,7 +274,7 @@ void document_sink::finish() {
     try {
       save_evidence(*corpus_,
                     evidence_metadata::of(*run_.sch, run_.params.key_fingerprint, run_.options.dedup,
-                                          run_.params.tokenizer),
+                                          run_.params.tokenizer, run_.params.piece_bytes),
                     run_.flags->save_evidence);
     } catch (const tracemark::error& e) {
       throw io_error(std::string("--save-evidence: ") + e.what());
@@ -397,7 +397,7 @@ int run_detect_pipeline(const detect_run& run) {
     write_detect_report(f.report, sink.kept(), run, sink.documents());
   if (!read_error.empty())
     throw io_error(read_error + " (after " + std::to_string(sink.summary().records) + " records)");
-  if (!f.sign_key.empty()) sign_record_file(f.output, f.sign_key);
+  if (run.signer) sign_record_file(f.output, *run.signer);
   return sink.any_error() ? exit_record_error : exit_ok;
 }
 

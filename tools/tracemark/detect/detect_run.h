@@ -14,6 +14,7 @@
 #include "tracemark/detector.h"
 #include "tracemark/evidence.h"
 #include "tracemark/scheme.h"
+#include "tracemark/signing.h"
 #include "tracemark/tokenizer.h"
 
 namespace CLI {
@@ -77,6 +78,7 @@ struct detect_run {
   evidence_params params;                       // written into every record
   detect_options options;
   std::optional<attributor> accounts;           // --accounts
+  std::optional<signing_key> signer;            // --sign: loaded up front, used at the end
   std::vector<input_file> inputs;
   std::optional<input_format> format;           // known up front, or guessed from the first input
   reader_config reader;

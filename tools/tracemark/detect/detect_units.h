@@ -32,8 +32,11 @@ struct document_result {
   std::optional<attribution_result> attribution;
   std::vector<int32_t> tokens;   // kept for the report only: prompt tokens, then the document's
 
+  // For people (the table's counts): with --accounts, marked by any account tried.
   outcome kind(double alpha) const {
-    return !error.empty() ? outcome::error : det.test.significant(alpha) ? outcome::watermarked : outcome::not_watermarked;
+    if (!error.empty()) return outcome::error;
+    const bool marked = attribution ? attribution->significant(alpha) : det.test.significant(alpha);
+    return marked ? outcome::watermarked : outcome::not_watermarked;
   }
 };
 

@@ -1,7 +1,7 @@
 #include "detect/input_reader.h"
 
 #include "common/json_messages.h"
-#include "detect/text_checks.h"
+#include "tracemark/text.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +10,23 @@
 namespace tracemark::cli {
 
 using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view bom = "\xEF\xBB\xBF";
+
+// The library's text rules (text.h) with the reader's repair option: in replace mode,
+// invalid UTF-8 is repaired instead of refused. Returns the error or "".
+std::string check_text(std::string& text, uint64_t offset, bool replace, int64_t& replaced, const char* what) {
+  const text_check c = tracemark::check_text(text, offset, what);
+  if (c.issue == text_issue::none) return {};
+  if (c.issue != text_issue::invalid_utf8) return c.message;
+  if (!replace) return c.message + " (convert the text to UTF-8, or pass --invalid-utf8 replace to substitute U+FFFD)";
+  replaced += replace_invalid_utf8(text);
+  return {};
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // document_reader

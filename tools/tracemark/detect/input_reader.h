@@ -178,16 +178,4 @@ class document_reader {
   uint64_t doc_offset_ = 0;   // bytes of the current document handed out so far
 };
 
-// --- UTF-8 helpers (exposed for tests) ---------------------------------------------
-
-// Offset of the first byte of the first invalid UTF-8 sequence, or npos when valid.
-// Overlong forms, surrogates and code points above U+10FFFF are invalid.
-size_t first_invalid_utf8(std::string_view s) noexcept;
-// `s` with each maximal invalid subpart replaced by U+FFFD; returns how many.
-int64_t replace_invalid_utf8(std::string& s);
-// Where to cut `s` to at most `limit` bytes (limit < s.size()): after the last run of
-// newlines, else after the last run of spaces/tabs, else at a UTF-8 character boundary.
-// Never cuts between CR and LF. Returns a value in (0, limit] unless limit == 0.
-size_t piece_cut(std::string_view s, size_t limit) noexcept;
-
 }  // namespace tracemark::cli

@@ -53,16 +53,23 @@ std::string table_row(const document_result& r, double alpha) {
     std::snprintf(buf, sizeof buf, "%-6lld %s ", static_cast<long long>(r.line), id.c_str());
     return std::string(buf) + "error: " + r.error + "\n";
   }
-  const test_result& t = r.det.test;
+  // With --accounts a person asks "marked by any of them, and which": the row shows the
+  // best account's counts and its p-value corrected for the accounts tried.
+  const attribution_result* a = r.attribution ? &*r.attribution : nullptr;
+  const test_result& t = a ? a->accounts[a->best].det.test : r.det.test;
+  const double log10_p = a ? a->log10_p_corrected : t.log10_p;
+  const bool marked = a ? a->significant(alpha) : t.significant(alpha);
   const double green_pct =
       t.stat.scored > 0 ? 100.0 * t.stat.score / static_cast<double>(t.stat.scored) : 0.0;
   std::snprintf(buf, sizeof buf, "%-6lld %s %8lld %8lld %6.1f%% %8.2f %9.2f  %s", static_cast<long long>(r.line),
                 id.c_str(), static_cast<long long>(r.det.n_tokens - r.n_prompt),
-                static_cast<long long>(t.stat.scored), green_pct, t.z, t.log10_p,
-                t.significant(alpha) ? "watermarked" : "not watermarked");
+                static_cast<long long>(t.stat.scored), green_pct, t.z, log10_p,
+                marked ? "watermarked" : "not watermarked");
   std::string row = buf;
-  if (r.attribution && r.attribution->significant(alpha))
-    row += " (account " + display_id(r.attribution->accounts[r.attribution->best].account) + ")";
+  if (a && marked) {
+    const std::string& account = a->accounts[a->best].account;
+    row += account.empty() ? " (master sub-key)" : " (account " + display_id(account) + ")";
+  }
   return row + "\n";
 }
 

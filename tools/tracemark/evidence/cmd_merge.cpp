@@ -55,6 +55,8 @@ int run_merge(const merge_flags& f) {
   for (const std::string& in : f.inputs)
     if (in == f.save_evidence) throw usage_error("--save-evidence: refusing to write over the input " + in);
 
+  std::optional<signing_key> signer;  // a bad signing key fails before the merge
+  if (!f.sign_key.empty()) signer.emplace(load_signing_key(f.sign_key));
   corpus_evidence merged;
   try {
     merged = merge_evidence(f.inputs, f.save_evidence);
@@ -70,7 +72,7 @@ int run_merge(const merge_flags& f) {
     std::cerr << "tracemark merge: " << merged.n_shards << " shard" << (merged.n_shards == 1 ? "" : "s") << ", "
               << merged.entries.size() << " documents (" << merged.n_errors << " errors), " << merged.n_tuples
               << " distinct tuples" << (f.save_evidence.empty() ? "" : "; wrote " + f.save_evidence) << "\n";
-  if (!f.sign_key.empty()) sign_record_file(f.output, f.sign_key);
+  if (signer) sign_record_file(f.output, *signer);
   return exit_ok;
 }
 

@@ -4,6 +4,7 @@
 
 #include "serve/server.h"
 #include "tracemark/evidence.h"
+#include "tracemark/text.h"
 #include "tracemark/tokenizer.h"
 
 namespace tracemark::cli {
@@ -60,8 +61,15 @@ void server::detect(const httplib::Request& req, httplib::Response& res) {
     if (!text->is_string()) throw api_error(400, "text: expected a string", "text");
     if (prompt_ids) throw api_error(400, "prompt_tokens: goes with \"tokens\"; with \"text\" give \"prompt\" as text", "prompt_tokens");
     if (prompt && !prompt->is_string()) throw api_error(400, "prompt: expected a string (as \"text\" is)", "prompt");
-    seq = tokenize_text(engine_.tokenizer(), text->get_ref<const std::string&>(),
-                        prompt ? std::string_view(prompt->get_ref<const std::string&>()) : std::string_view());
+    // The text rules and tokenization of every door (text.h, tokenizer.h).
+    const std::string& t = text->get_ref<const std::string&>();
+    const std::string_view p = prompt ? std::string_view(prompt->get_ref<const std::string&>()) : std::string_view();
+    if (is_blank(t)) throw api_error(400, std::string("text: empty document") + (t.empty() ? "" : ": only whitespace"), "text");
+    for (const auto& [value, name] : {std::pair{std::string_view(t), "text"}, std::pair{p, "prompt"}})
+      if (const text_check c = check_text(value, 0, name == std::string_view("text") ? "document" : "prompt");
+          c.issue != text_issue::none)
+        throw api_error(400, std::string(name) + ": " + c.message, name);
+    seq = tokenize_document(engine_.tokenizer(), t, p);
   } else {
     if (prompt && prompt_ids) throw api_error(400, "prompt: give the prompt's ids once (\"prompt_tokens\")", "prompt");
     if (const json* p = prompt_ids ? prompt_ids : prompt) {

@@ -1,11 +1,10 @@
-// UTF-8 validation and repair, and where to cut long texts (input_reader.h, text_checks.h).
-#include "detect/text_checks.h"
+// The text rules of the front door (text.h).
+#include "tracemark/text.h"
 
+#include <algorithm>
 #include <cstring>
 
-#include "detect/input_reader.h"
-
-namespace tracemark::cli {
+namespace tracemark {
 
 namespace {
 
@@ -60,27 +59,26 @@ bool is_blank(std::string_view s) noexcept {
   return true;
 }
 
-// Checks (and in replace mode repairs) one piece of text; returns the error or "".
-// `offset` is where the piece starts in its document, for messages.
-std::string check_text(std::string& text, uint64_t offset, bool replace, int64_t& replaced, const char* what) {
+text_check check_text(std::string_view text, uint64_t offset, std::string_view what) {
   const auto where = [&](size_t i) {
-    return std::string(" at byte ") + std::to_string(offset + i) + " of the " + what;
+    return " at byte " + std::to_string(offset + i) + " of the " + std::string(what);
   };
+  text_check c;
   if (const void* nul = std::memchr(text.data(), '\0', text.size()); nul != nullptr) {
-    const size_t i = static_cast<size_t>(static_cast<const char*>(nul) - text.data());
-    return std::string("NUL byte") + where(i) + ": binary data or UTF-16 text, not UTF-8 text";
+    c.issue = text_issue::nul_byte;
+    c.at = static_cast<size_t>(static_cast<const char*>(nul) - text.data());
+    c.message = "NUL byte" + where(c.at) + ": binary data or UTF-16 text, not UTF-8 text";
+  } else if (offset == 0 && text.size() >= 2 &&
+             ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF'))) {
+    c.issue = text_issue::utf16_bom;
+    c.message = "the " + std::string(what) +
+                " starts with a UTF-16 byte-order mark: convert it to UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)";
+  } else if (const size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+    c.issue = text_issue::invalid_utf8;
+    c.at = bad;
+    c.message = "invalid UTF-8" + where(bad);
   }
-  if (offset == 0 && text.size() >= 2 &&
-      ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF')))
-    return std::string("the ") + what +
-           " starts with a UTF-16 byte-order mark: convert it to UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)";
-  const size_t bad = first_invalid_utf8(text);
-  if (bad == std::string::npos) return {};
-  if (!replace)
-    return std::string("invalid UTF-8") + where(bad) +
-           " (convert the text to UTF-8, or pass --invalid-utf8 replace to substitute U+FFFD)";
-  replaced += replace_invalid_utf8(text);
-  return {};
+  return c;
 }
 
 size_t first_invalid_utf8(std::string_view s) noexcept {
@@ -142,4 +140,4 @@ size_t piece_cut(std::string_view s, size_t limit) noexcept {
 }
 
 
-}  // namespace tracemark::cli
+}  // namespace tracemark
