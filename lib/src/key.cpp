@@ -13,6 +13,7 @@
 #include "hex.h"
 #include "hkdf.h"
 #include "tracemark/error.h"
+#include "tracemark/text.h"
 
 namespace tracemark {
 namespace {
@@ -20,39 +21,6 @@ namespace {
 constexpr std::string_view magic_line = "tracemark-key 1";
 constexpr size_t max_key_file_bytes = 4096;
 constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
-
-// Whether `s` is well-formed UTF-8 (RFC 3629 §4): no overlong forms, no surrogates
-// (U+D800..U+DFFF), nothing above U+10FFFF, no truncated sequences.
-bool valid_utf8(std::string_view s) noexcept {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = byte(i);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;  // overlong below U+0800
-      if (c == 0xED) hi = 0x9F;  // surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;  // overlong below U+10000
-      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
-    } else {
-      return false;  // continuation byte, C0, C1 or F5..FF
-    }
-    if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return false;
-    for (size_t k = 2; k < n; ++k)
-      if ((byte(i + k) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
 
 // C0 controls other than tab, and DEL: never part of a key file (CR only as part of CR LF).
 bool has_control_character(std::string_view s) noexcept {
@@ -163,7 +131,7 @@ key key::load(const std::string& path) {
     // eol = LF / CR LF. A CR anywhere else (also at the end of an unterminated last
     // line) is a control character.
     if (terminated && !line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!valid_utf8(line)) {
+    if (first_invalid_utf8(line) != std::string_view::npos) {
       problem = at + " is not valid UTF-8";
     } else if (has_control_character(line)) {
       problem = at + " contains a control character (only tab is allowed, in comments)";

@@ -22,6 +22,7 @@
 
 #include "hex.h"
 #include "tracemark/error.h"
+#include "tracemark/text.h"
 
 namespace tracemark {
 namespace {
@@ -44,37 +45,6 @@ using evp_md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 
 // ---- the line grammar of key files (docs/SPEC.md §1) ----
 
-// Whether `s` is well-formed UTF-8 (RFC 3629 §4).
-bool valid_utf8(std::string_view s) noexcept {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = byte(i);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return false;
-    for (size_t k = 2; k < n; ++k)
-      if ((byte(i + k) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
 
 bool has_control_character(std::string_view s) noexcept {
   for (const char ch : s) {
@@ -117,7 +87,7 @@ std::string parse_fields(std::string_view text, std::string_view magic, std::str
     ++line_no;
     const std::string at = "line " + std::to_string(line_no);
     if (terminated && !line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!valid_utf8(line)) return at + " is not valid UTF-8";
+    if (first_invalid_utf8(line) != std::string_view::npos) return at + " is not valid UTF-8";
     if (has_control_character(line)) return at + " contains a control character (only tab is allowed, in comments)";
     if (line.empty() || line[0] == '#') continue;
     const size_t first = line.find_first_not_of(" \t");
