@@ -60,6 +60,10 @@ std::string hex_bits(double x) {
 
 }  // namespace
 
+ordered_json tokenizer_json(const tokenizer_identity& t) {
+  return {{"name", t.name}, {"kind", t.kind}, {"n_vocab", t.n_vocab}, {"sha256", t.sha256}};
+}
+
 ordered_json metadata_json(const evidence_metadata& m) {
   ordered_json j;
   j["key_fingerprint"] = m.key_fingerprint;
@@ -74,10 +78,7 @@ ordered_json metadata_json(const evidence_metadata& m) {
   j["null"] = {{"family", m.null.name()}, {"p_bits", hex_bits(m.null.p())}, {"trials_per_tuple", m.null.trials_per_tuple()}};
   j["dedup"] = m.dedup;
   if (m.tokenizer) {
-    j["tokenizer"] = {{"name", m.tokenizer->name},
-                      {"kind", m.tokenizer->kind},
-                      {"n_vocab", m.tokenizer->n_vocab},
-                      {"sha256", m.tokenizer->sha256}};
+    j["tokenizer"] = tokenizer_json(*m.tokenizer);
     j["piece_bytes"] = m.piece_bytes;
   } else {
     j["tokenizer"] = nullptr;

@@ -89,6 +89,10 @@ class output_file {
 // Scores are stored as one bit (bit 31 of the owner word) when they can only be 0 or 1.
 bool green_bit_encoding(const null_distribution& null) noexcept;
 
+// {"name", "kind", "n_vocab", "sha256"}: the tokenizer's identity as every record and
+// evidence file writes it.
+nlohmann::ordered_json tokenizer_json(const tokenizer_identity& t);
+
 // The metadata as header JSON (doubles and byte strings in hex, so they round-trip exactly),
 // and back (error{invalid_argument} naming `path` when a field is missing or malformed).
 nlohmann::ordered_json metadata_json(const evidence_metadata& m);

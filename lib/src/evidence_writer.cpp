@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "evidence_file.h"
 #include "hex.h"
 #include "scheme_impl.h"
 
@@ -52,10 +53,7 @@ json params_json(const evidence_params& p, bool windows = true) {
   if (windows) j["min_window"] = p.min_window;
   j["alpha"] = p.alpha;
   if (p.tokenizer) {
-    j["tokenizer"] = {{"name", p.tokenizer->name},
-                      {"kind", p.tokenizer->kind},
-                      {"n_vocab", p.tokenizer->n_vocab},
-                      {"sha256", p.tokenizer->sha256}};
+    j["tokenizer"] = detail::tokenizer_json(*p.tokenizer);
     j["piece_bytes"] = p.piece_bytes;  // where long texts were cut (docs/SPEC.md §7)
   } else {
     j["tokenizer"] = nullptr;
