@@ -2,81 +2,26 @@
 // creation with mode 0600, round trips, refusal to overwrite, and every way a
 // reader must refuse a file, without ever putting the secret in a message.
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
-#include <vector>
 
+#include "mode_files.h"
 #include "tracemark/error.h"
 #include "tracemark/key.h"
 
 namespace {
 
-// A fresh private directory under /tmp, removed (with its files) at scope exit.
-class temp_dir {
- public:
-  temp_dir() {
-    char tmpl[] = "/tmp/tracemark-key-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    for (const auto& f : files_) {
-      ::chmod(f.c_str(), 0700);
-      if (::unlink(f.c_str()) != 0) ::rmdir(f.c_str());
-    }
-    ::rmdir(path_.c_str());
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+using testing_util::file_mode;
+using testing_util::read_file;
+using testing_util::write_file_with_mode;
 
-  // Path of a new entry in the directory, remembered for cleanup.
-  std::string file(const std::string& name) {
-    files_.push_back(path_ + "/" + name);
-    return files_.back();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
+struct temp_dir : testing_util::temp_dir {
+  temp_dir() : testing_util::temp_dir("tracemark-key-test") {}
 };
-
-// Writes `content` to a new file with exactly `mode` (whatever the umask).
-void write_file(const std::string& path, const std::string& content, mode_t mode = 0600) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  REQUIRE(fd >= 0);
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    REQUIRE(n > 0);
-    done += static_cast<size_t>(n);
-  }
-  REQUIRE(::fchmod(fd, mode) == 0);
-  REQUIRE(::close(fd) == 0);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-mode_t file_mode(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
 
 std::string hex(const tracemark::key::secret_bytes& s) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -192,7 +137,7 @@ TEST_CASE("save refuses to overwrite an existing file") {
 
   // Also when the existing entry is some unrelated file.
   const std::string other = dir.file("other.txt");
-  write_file(other, "not a key\n", 0644);
+  write_file_with_mode(other, "not a key\n", 0644);
   CHECK_THROWS_AS(second.save(other), tracemark::error);
   CHECK(read_file(other) == "not a key\n");
 }
@@ -201,7 +146,7 @@ TEST_CASE("a hand-written key file with comments loads; from_secret matches") {
   temp_dir dir;
   const key_text t = valid_text();
   const std::string path = dir.file("hand.key");
-  write_file(path, "# first comment\n# second comment\n" + t.text());
+  write_file_with_mode(path, "# first comment\n# second comment\n" + t.text());
   const auto k = tracemark::key::load(path);
   CHECK(k.secret() == test_secret());
   CHECK(k.fingerprint() == t.fingerprint);
@@ -209,7 +154,7 @@ TEST_CASE("a hand-written key file with comments loads; from_secret matches") {
 
 TEST_CASE("load: missing file") {
   temp_dir dir;
-  const std::string path = dir.path() + "/does-not-exist.key";
+  const std::string path = dir.file("does-not-exist.key");
   const std::string msg = expect_load_error(path, tracemark::errc::key_missing, "");
   CHECK(msg.find(path) != std::string::npos);
 }
@@ -223,7 +168,7 @@ TEST_CASE("load: group- or world-accessible file is refused") {
     std::snprintf(name, sizeof name, "mode-%04o.key", static_cast<unsigned>(mode));
     CAPTURE(name);
     const std::string path = dir.file(name);
-    write_file(path, t.text(), mode);
+    write_file_with_mode(path, t.text(), mode);
     REQUIRE(file_mode(path) == mode);
     const std::string msg = expect_load_error(path, tracemark::errc::key_permissions, t.secret);
     CHECK_MESSAGE(msg.find(path) != std::string::npos, msg);
@@ -231,7 +176,7 @@ TEST_CASE("load: group- or world-accessible file is refused") {
   }
   // Owner-only modes stricter than 0600 are fine.
   const std::string ro = dir.file("mode-0400.key");
-  write_file(ro, t.text(), 0400);
+  write_file_with_mode(ro, t.text(), 0400);
   CHECK(tracemark::key::load(ro).fingerprint() == t.fingerprint);
 }
 
@@ -241,39 +186,39 @@ TEST_CASE("load: truncated files") {
 
   SUBCASE("only the first line") {
     const std::string path = dir.file("first-line.key");
-    write_file(path, t.magic + "\n");
+    write_file_with_mode(path, t.magic + "\n");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("empty file") {
     const std::string path = dir.file("empty.key");
-    write_file(path, "");
+    write_file_with_mode(path, "");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("only comments") {
     const std::string path = dir.file("comments.key");
-    write_file(path, "# nothing here\n");
+    write_file_with_mode(path, "# nothing here\n");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("secret line cut short") {
     const std::string path = dir.file("cut.key");
-    write_file(path, t.magic + "\nsecret " + t.secret.substr(0, 40));
+    write_file_with_mode(path, t.magic + "\nsecret " + t.secret.substr(0, 40));
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret.substr(0, 40));
   }
   SUBCASE("secret line cut short, fingerprint present") {
     const std::string path = dir.file("cut2.key");
     key_text u = t;
     u.secret = t.secret.substr(0, 63);
-    write_file(path, u.text());
+    write_file_with_mode(path, u.text());
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret.substr(0, 63));
   }
   SUBCASE("fingerprint line missing") {
     const std::string path = dir.file("no-fp.key");
-    write_file(path, t.magic + "\nsecret " + t.secret + "\n");
+    write_file_with_mode(path, t.magic + "\nsecret " + t.secret + "\n");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("secret line missing") {
     const std::string path = dir.file("no-secret.key");
-    write_file(path, t.magic + "\nfingerprint " + t.fingerprint + "\n");
+    write_file_with_mode(path, t.magic + "\nfingerprint " + t.fingerprint + "\n");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
 }
@@ -286,7 +231,7 @@ TEST_CASE("load: corrupt files") {
     key_text u = t;
     u.secret[10] = 'g';
     const std::string path = dir.file("nonhex.key");
-    write_file(path, u.text());
+    write_file_with_mode(path, u.text());
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
     // ... and no window of the corrupted secret either.
     expect_load_error(path, tracemark::errc::key_corrupt, u.secret);
@@ -295,21 +240,21 @@ TEST_CASE("load: corrupt files") {
     key_text u = t;
     u.secret += "00";
     const std::string path = dir.file("long.key");
-    write_file(path, u.text());
+    write_file_with_mode(path, u.text());
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("fingerprint mismatch (one secret digit edited)") {
     key_text u = t;
     u.secret[0] = u.secret[0] == '0' ? '1' : '0';
     const std::string path = dir.file("edited.key");
-    write_file(path, u.text());
+    write_file_with_mode(path, u.text());
     expect_load_error(path, tracemark::errc::key_corrupt, u.secret);
   }
   SUBCASE("fingerprint mismatch (fingerprint edited)") {
     key_text u = t;
     u.fingerprint.back() = u.fingerprint.back() == '0' ? '1' : '0';
     const std::string path = dir.file("edited-fp.key");
-    write_file(path, u.text());
+    write_file_with_mode(path, u.text());
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("wrong magic line") {
@@ -318,7 +263,7 @@ TEST_CASE("load: corrupt files") {
       key_text u = t;
       u.magic = magic;
       const std::string path = dir.file(std::string("magic-") + std::to_string(std::strlen(magic)) + ".key");
-      write_file(path, u.text());
+      write_file_with_mode(path, u.text());
       expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
     }
   }
@@ -331,24 +276,24 @@ TEST_CASE("load: corrupt files") {
     const std::string padded = padded_to(4097);
     REQUIRE(padded.size() == 4097);
     const std::string path = dir.file("big.key");
-    write_file(path, padded);
+    write_file_with_mode(path, padded);
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
 
     // Exactly 4096 bytes is still a valid key file.
     const std::string ok = padded_to(4096);
     REQUIRE(ok.size() == 4096);
     const std::string ok_path = dir.file("4096.key");
-    write_file(ok_path, ok);
+    write_file_with_mode(ok_path, ok);
     CHECK(tracemark::key::load(ok_path).fingerprint() == t.fingerprint);
 
     // A huge file is refused too (without reading it all).
     const std::string huge_path = dir.file("huge.key");
-    write_file(huge_path, t.text() + std::string(1 << 20, '#'));
+    write_file_with_mode(huge_path, t.text() + std::string(1 << 20, '#'));
     expect_load_error(huge_path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("unknown field") {
     const std::string path = dir.file("unknown-field.key");
-    write_file(path, t.text() + "comment hello\n");
+    write_file_with_mode(path, t.text() + "comment hello\n");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
   SUBCASE("a directory") {
@@ -369,7 +314,7 @@ TEST_CASE("load: a malformed secret line never echoes the secret") {
     const int variant = i++;
     CAPTURE(variant);
     const std::string path = dir.file("malformed-" + std::to_string(variant) + ".key");
-    write_file(path, t.magic + "\n" + bad + "\nfingerprint " + t.fingerprint + "\n");
+    write_file_with_mode(path, t.magic + "\n" + bad + "\nfingerprint " + t.fingerprint + "\n");
     expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   }
 }
@@ -385,7 +330,7 @@ namespace {
 void expect_loads(temp_dir& dir, const std::string& name, const std::string& content) {
   CAPTURE(name);
   const std::string path = dir.file(name + ".key");
-  write_file(path, content);
+  write_file_with_mode(path, content);
   try {
     const auto k = tracemark::key::load(path);
     CHECK(k.secret() == test_secret());
@@ -399,7 +344,7 @@ void expect_loads(temp_dir& dir, const std::string& name, const std::string& con
 void expect_refused(temp_dir& dir, const std::string& name, const std::string& content, int line) {
   CAPTURE(name);
   const std::string path = dir.file(name + ".key");
-  write_file(path, content);
+  write_file_with_mode(path, content);
   const std::string msg = expect_load_error(path, tracemark::errc::key_corrupt, valid_text().secret);
   CHECK_MESSAGE(msg.find("key file " + path + ": ") == 0, msg);
   if (line > 0) {
@@ -470,7 +415,7 @@ TEST_CASE("key grammar: invalid UTF-8 anywhere is refused, naming the file and l
   }
   // Also on a field line, and the message says what is wrong.
   const std::string path = dir.file("secret-line.key");
-  write_file(path, t.magic + "\nsecret " + t.secret.substr(0, 62) + "\xe9" "0\nfingerprint " + t.fingerprint + "\n");
+  write_file_with_mode(path, t.magic + "\nsecret " + t.secret.substr(0, 62) + "\xe9" "0\nfingerprint " + t.fingerprint + "\n");
   const std::string msg = expect_load_error(path, tracemark::errc::key_corrupt, t.secret);
   CHECK(msg.find("line 2") != std::string::npos);
   CHECK(msg.find("UTF-8") != std::string::npos);
@@ -482,7 +427,7 @@ TEST_CASE("key grammar: a UTF-8 byte order mark is refused") {
   expect_refused(dir, "bom", "\xef\xbb\xbf" + t.text(), 1);
   expect_refused(dir, "bom-before-format-line", "\xef\xbb\xbf" + body(t), 1);
   const std::string path = dir.file("bom-message.key");
-  write_file(path, "\xef\xbb\xbf" + body(t));
+  write_file_with_mode(path, "\xef\xbb\xbf" + body(t));
   CHECK(expect_load_error(path, tracemark::errc::key_corrupt, t.secret).find("byte order mark") !=
         std::string::npos);
 }
@@ -535,7 +480,7 @@ TEST_CASE("key grammar: names, the format line and 'tmk1:' are lowercase; hex di
   expect_refused(dir, "uppercase-format-line", "Tracemark-key 1\nsecret " + s + "\nfingerprint " + f + "\n", 1);
   // The prefix error is reported as malformed, not as a mismatch with the secret.
   const std::string path = dir.file("prefix-message.key");
-  write_file(path, m + "\nsecret " + s + "\nfingerprint TMK1:" + f.substr(5) + "\n");
+  write_file_with_mode(path, m + "\nsecret " + s + "\nfingerprint TMK1:" + f.substr(5) + "\n");
   CHECK(expect_load_error(path, tracemark::errc::key_corrupt, s).find("'tmk1:'") != std::string::npos);
 }
 

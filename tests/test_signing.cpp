@@ -2,20 +2,19 @@
 // corrupt or edited files, never the secret in a message), detached signatures over a
 // record's exact bytes, and every way verification must fail.
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdint>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "hex.h"
+#include "mode_files.h"
 #include "tracemark/error.h"
 #include "tracemark/signing.h"
 
@@ -23,63 +22,13 @@ using namespace tracemark;
 
 namespace {
 
-// A fresh private directory under /tmp, removed (with its files) at scope exit.
-class temp_dir {
- public:
-  temp_dir() {
-    char tmpl[] = "/tmp/tracemark-signing-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    for (const auto& f : files_) {
-      ::chmod(f.c_str(), 0600);
-      ::unlink(f.c_str());
-    }
-    ::rmdir(path_.c_str());
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+using testing_util::file_mode;
+using testing_util::read_file;
+using testing_util::write_file_with_mode;
 
-  // Path of a new entry in the directory, remembered for cleanup.
-  std::string file(const std::string& name) {
-    files_.push_back(path_ + "/" + name);
-    return files_.back();
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
+struct temp_dir : testing_util::temp_dir {
+  temp_dir() : testing_util::temp_dir("tracemark-signing-test") {}
 };
-
-// Writes `content` to `path` (replacing it) with exactly `mode`.
-void write_file(const std::string& path, const std::string& content, mode_t mode = 0600) {
-  ::unlink(path.c_str());
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  REQUIRE(fd >= 0);
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    REQUIRE(n > 0);
-    done += static_cast<size_t>(n);
-  }
-  REQUIRE(::fchmod(fd, mode) == 0);
-  REQUIRE(::close(fd) == 0);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-mode_t file_mode(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -128,7 +77,6 @@ TEST_CASE("RFC 8032 test 1: the public key is derived from the seed, and the fin
 TEST_CASE("signing keys: generate, save with mode 0600 and a readable .pub, load back") {
   temp_dir dir;
   const std::string path = dir.file("signing.key");
-  dir.file("signing.key.pub");
   const signing_key k = signing_key::generate();
   k.save(path);
   CHECK(file_mode(path) == 0600);
@@ -153,7 +101,7 @@ TEST_CASE("signing keys: generate, save with mode 0600 and a readable .pub, load
   CHECK(thrown_by([&] { signing_key::generate().save(path); }).code() == errc::invalid_argument);
   CHECK(read_file(path) == text);
   const std::string other = dir.file("other.key");
-  write_file(dir.file("other.key.pub"), "already here\n", 0644);
+  write_file_with_mode(dir.file("other.key.pub"), "already here\n", 0644);
   const error e = thrown_by([&] { signing_key::generate().save(other); });
   CHECK(e.code() == errc::invalid_argument);
   CHECK(contains(e.what(), "other.key.pub"));
@@ -163,7 +111,6 @@ TEST_CASE("signing keys: generate, save with mode 0600 and a readable .pub, load
 TEST_CASE("signing key files: refused when group or others can read them, or missing") {
   temp_dir dir;
   const std::string path = dir.file("signing.key");
-  dir.file("signing.key.pub");
   signing_key::generate().save(path);
   const std::string secret_hex = private_hex(read_file(path));
   for (const mode_t mode : {0644u, 0640u, 0604u, 0660u, 0601u}) {
@@ -184,7 +131,6 @@ TEST_CASE("signing key files: refused when group or others can read them, or mis
 TEST_CASE("signing key files: corrupt or edited files are refused, naming file and line, never the secret") {
   temp_dir dir;
   const std::string good_path = dir.file("good.key");
-  dir.file("good.key.pub");
   signing_key::generate().save(good_path);
   const std::string good = read_file(good_path);
   const std::string secret_hex = private_hex(good);
@@ -228,7 +174,7 @@ TEST_CASE("signing key files: corrupt or edited files are refused, naming file a
   for (const variant& v : variants) {
     CAPTURE(v.name);
     const std::string path = dir.file("bad" + std::to_string(i++) + ".key");
-    write_file(path, v.text);
+    write_file_with_mode(path, v.text);
     const error e = thrown_by([&] { signing_key::load(path); });
     CHECK(e.code() == errc::key_corrupt);
     CHECK_MESSAGE(contains(e.what(), v.expected), e.what());
@@ -248,7 +194,7 @@ TEST_CASE("signing key files: corrupt or edited files are refused, naming file a
     upper[k] = static_cast<char>(std::toupper(static_cast<unsigned char>(upper[k])));
   for (const std::string& text : {crlf, reordered, upper}) {
     const std::string path = dir.file("ok" + std::to_string(i++) + ".key");
-    write_file(path, text);
+    write_file_with_mode(path, text);
     CHECK_MESSAGE(signing_key::load(path).fingerprint() == signing_key::load(good_path).fingerprint(), text);
   }
 }
@@ -270,7 +216,7 @@ TEST_CASE("public key files: corrupt or edited files are refused") {
   int i = 0;
   for (const auto& [text, expected] : variants) {
     const std::string path = dir.file("bad" + std::to_string(i++) + ".pub");
-    write_file(path, text, 0644);
+    write_file_with_mode(path, text, 0644);
     const error e = thrown_by([&] { public_key::load(path); });
     CHECK(e.code() == errc::key_corrupt);
     CHECK_MESSAGE(contains(e.what(), expected), e.what());
@@ -284,7 +230,7 @@ TEST_CASE("public key files: corrupt or edited files are refused") {
 TEST_CASE("sign a record and verify it; the signature file's format") {
   temp_dir dir;
   const std::string record = dir.file("record.jsonl");
-  write_file(record, record_text, 0644);
+  write_file_with_mode(record, record_text, 0644);
   const signing_key k = signing_key::generate();
   const record_signature sig = sign_file(k, record);
   CHECK(sig.signer == k.fingerprint());
@@ -300,7 +246,7 @@ TEST_CASE("sign a record and verify it; the signature file's format") {
   // SHA-256 of the record, checked against OpenSSL's command-line tool would need a
   // process; the empty file's digest is a fixed known answer instead.
   const std::string empty = dir.file("empty");
-  write_file(empty, "", 0644);
+  write_file_with_mode(empty, "", 0644);
   CHECK(detail::to_hex(sign_file(k, empty).record_sha256.data(), 32) ==
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sig.signed_message().size() == 27 + 8 + 32);
@@ -316,7 +262,6 @@ TEST_CASE("sign a record and verify it; the signature file's format") {
   CHECK(contains(r.message, detail::to_hex(sig.record_sha256.data(), 32)));
   // Through the files, as a third party does it.
   const std::string key_path = dir.file("s.key");
-  dir.file("s.key.pub");
   k.save(key_path);
   CHECK(verify_file(sig_path, public_key::load(key_path + ".pub"), record).valid());
   // Signing again gives the same signature (Ed25519 is deterministic) and replaces the file.
@@ -327,7 +272,7 @@ TEST_CASE("sign a record and verify it; the signature file's format") {
 TEST_CASE("any changed byte in the record fails verification") {
   temp_dir dir;
   const std::string record = dir.file("record.jsonl");
-  write_file(record, record_text, 0644);
+  write_file_with_mode(record, record_text, 0644);
   const signing_key k = signing_key::generate();
   const record_signature sig = sign_file(k, record);
   const public_key pub = k.public_part();
@@ -337,7 +282,7 @@ TEST_CASE("any changed byte in the record fails verification") {
     CAPTURE(at);
     std::string changed = record_text;
     changed[at] = static_cast<char>(changed[at] ^ 0x01);
-    write_file(record, changed, 0644);
+    write_file_with_mode(record, changed, 0644);
     const verify_result r = verify_file(sig, pub, record);
     CHECK(!r.valid());
     CHECK(r.outcome == verify_outcome::record_content_changed);
@@ -345,21 +290,21 @@ TEST_CASE("any changed byte in the record fails verification") {
   }
   // A whitespace byte: LF -> CR LF would change the length; a space inserted, too. Replace
   // the final LF by a space: same length, different content.
-  write_file(record, record_text.substr(0, record_text.size() - 1) + " ", 0644);
+  write_file_with_mode(record, record_text.substr(0, record_text.size() - 1) + " ", 0644);
   CHECK(verify_file(sig, pub, record).outcome == verify_outcome::record_content_changed);
 
-  write_file(record, record_text.substr(0, record_text.size() - 1), 0644);  // truncated
+  write_file_with_mode(record, record_text.substr(0, record_text.size() - 1), 0644);  // truncated
   verify_result r = verify_file(sig, pub, record);
   CHECK(r.outcome == verify_outcome::record_length_changed);
   CHECK(contains(r.message, "length differs"));
   CHECK(contains(r.message, std::to_string(record_text.size() - 1) + " bytes, the signed record was " +
                                 std::to_string(record_text.size()) + " bytes"));
-  write_file(record, record_text + "\n", 0644);  // one byte appended
+  write_file_with_mode(record, record_text + "\n", 0644);  // one byte appended
   CHECK(verify_file(sig, pub, record).outcome == verify_outcome::record_length_changed);
-  write_file(record, "", 0644);
+  write_file_with_mode(record, "", 0644);
   CHECK(verify_file(sig, pub, record).outcome == verify_outcome::record_length_changed);
 
-  write_file(record, record_text, 0644);
+  write_file_with_mode(record, record_text, 0644);
   CHECK(verify_file(sig, pub, record).valid());
   // A missing record is an I/O error, not an invalid signature.
   CHECK(thrown_by([&] { verify_file(sig, pub, dir.file("nope")); }).code() == errc::io);
@@ -368,7 +313,7 @@ TEST_CASE("any changed byte in the record fails verification") {
 TEST_CASE("a wrong public key fails with the fingerprint message") {
   temp_dir dir;
   const std::string record = dir.file("record.jsonl");
-  write_file(record, record_text, 0644);
+  write_file_with_mode(record, record_text, 0644);
   const signing_key k = signing_key::generate();
   const signing_key other = signing_key::generate();
   const record_signature sig = sign_file(k, record);
@@ -394,7 +339,7 @@ TEST_CASE("a wrong public key fails with the fingerprint message") {
 TEST_CASE("truncated or garbled signature files fail clearly") {
   temp_dir dir;
   const std::string record = dir.file("record.jsonl");
-  write_file(record, record_text, 0644);
+  write_file_with_mode(record, record_text, 0644);
   const signing_key k = signing_key::generate();
   const std::string good = sign_file(k, record).format();
   const size_t sig_at = good.find("\nsignature ") + 11;
@@ -442,7 +387,7 @@ TEST_CASE("truncated or garbled signature files fail clearly") {
   for (const variant& v : variants) {
     CAPTURE(v.name);
     const std::string path = dir.file("bad" + std::to_string(i++) + ".sig");
-    write_file(path, v.text, 0644);
+    write_file_with_mode(path, v.text, 0644);
     const verify_result r = verify_file(path, k.public_part(), record);
     CHECK(!r.valid());
     CHECK(r.outcome == v.outcome);
@@ -456,7 +401,7 @@ TEST_CASE("truncated or garbled signature files fail clearly") {
   std::string crlf = "# signed by the provider\n";
   for (const char c : good) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
   const std::string path = dir.file("crlf.sig");
-  write_file(path, crlf, 0644);
+  write_file_with_mode(path, crlf, 0644);
   CHECK(verify_file(path, k.public_part(), record).valid());
   // A missing signature file is an I/O error.
   CHECK(thrown_by([&] { verify_file(dir.file("none.sig"), k.public_part(), record); }).code() == errc::io);
