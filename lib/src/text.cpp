@@ -64,9 +64,10 @@ text_check check_text(std::string_view text, uint64_t offset, std::string_view w
     return " at byte " + std::to_string(offset + i) + " of the " + std::string(what);
   };
   text_check c;
-  if (const void* nul = std::memchr(text.data(), '\0', text.size()); nul != nullptr) {
+  // find, not memchr: an empty view may have a null data() (memchr's argument must not be null).
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
     c.issue = text_issue::nul_byte;
-    c.at = static_cast<size_t>(static_cast<const char*>(nul) - text.data());
+    c.at = nul;
     c.message = "NUL byte" + where(c.at) + ": binary data or UTF-16 text, not UTF-8 text";
   } else if (offset == 0 && text.size() >= 2 &&
              ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF'))) {
