@@ -2,7 +2,8 @@
 # One-command set-up for a fresh Debian 12 machine, idempotent:
 #   scripts/setup.sh          install dependencies, build (build/)
 #   scripts/setup.sh demo     ... then run the demo on the shipped real model (scripts/demo.sh)
-#   scripts/setup.sh test     ... build with ASan+UBSan and -Werror (build-test/), run every test
+#   scripts/setup.sh test     ... build with ASan+UBSan and -Werror (build-test/), run every test;
+#                             first the multi-threaded ones under ThreadSanitizer (build-tsan/)
 # Environment: JOBS (parallel build jobs, default: nproc), CI=true (also implies -Werror).
 set -euo pipefail
 
@@ -65,9 +66,32 @@ else
   extra=()
 fi
 
-log "configuring $build_dir"
-cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTRACEMARK_WERROR="$werror" "${extra[@]}" "${cmake_llama[@]}" >/dev/null
+configure() {  # configure DIR EXTRA-CMAKE-ARGS...
+  local dir="$1"; shift
+  log "configuring $dir"
+  cmake -S "$here" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTRACEMARK_WERROR="$werror" "$@" "${cmake_llama[@]}" >/dev/null
+}
+
+# The multi-threaded tests (label 'threads') under ThreadSanitizer, before the full run:
+# a race fails the set-up here. Their output ends with ctest's own summary; the full run's
+# summary comes last.
+if [ "$mode" = "test" ]; then
+  configure "$here/build-tsan" -DTRACEMARK_TSAN=ON
+  log "building the multi-threaded tests with ThreadSanitizer ($jobs jobs)"
+  cmake --build "$here/build-tsan" -j "$jobs" --target thread_tests
+  log "running the multi-threaded tests under ThreadSanitizer (ctest -L threads)"
+  # (TSAN_OPTIONS come from the tests' environment: tests/threads.cmake.)
+  rm -f "$here/build-tsan/tsan-reports/"report*
+  if ! (cd "$here/build-tsan" && ctest --output-on-failure -L threads -j "$jobs" --timeout 1800); then
+    for r in "$here/build-tsan/tsan-reports/"report*; do
+      [ -e "$r" ] && { log "ThreadSanitizer report $r:"; cat "$r" >&2; }
+    done
+    exit 1
+  fi
+fi
+
+configure "$build_dir" "${extra[@]}"
 log "building with $jobs jobs"
 cmake --build "$build_dir" -j "$jobs"
 
