@@ -1,7 +1,7 @@
 // Files with an exact mode, for the tests of key, signing key and signature files
-// (test_key.cpp, test_signing.cpp): their readers refuse a secret file by its mode, so a
-// test sets the mode itself, whatever the umask. The temporary directory and whole-file
-// reads are process_helpers.h's.
+// (test_key.cpp, test_signing.cpp, cli/test_cli_signing.cpp): their readers refuse a secret
+// file by its mode, so a test sets the mode itself, whatever the umask. The temporary
+// directory and whole-file reads are process_helpers.h's.
 #pragma once
 #include <doctest/doctest.h>
 #include <fcntl.h>

@@ -1,5 +1,6 @@
 // Helpers for tests that run the real `tracemark` binary: a private temporary directory,
-// whole-file I/O, and running a program with its output captured.
+// whole-file I/O, running a program with its output captured, command lines built from a
+// base and variants, and searching an output.
 #pragma once
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -45,6 +46,16 @@ inline void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   REQUIRE(out.good());
+}
+
+// `args` followed by `more` (a base command line with variants).
+inline std::vector<std::string> concat(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
 }
 
 struct run_result {

@@ -67,4 +67,10 @@ inline std::filesystem::path verified_shared_file(const std::string& relative) {
   return path;
 }
 
+// The shared stories260K model (a 260K-parameter Llama, vocabulary 512), verified on first use.
+inline const std::string& stories260K_path() {
+  static const std::string path = verified_shared_file("models/stories260K.gguf").string();
+  return path;
+}
+
 }  // namespace testing_util

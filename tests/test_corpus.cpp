@@ -11,24 +11,10 @@
 #include "tracemark/watermarker.h"
 
 using namespace tracemark;
+using testing_util::marked_text;
 using testing_util::splitmix64;
 
 namespace {
-
-// Marked text from a synthetic model: uniform over 16 fresh candidates, delta 2.
-std::vector<int32_t> marked_text(const watermarker& wm, splitmix64& rng, size_t len) {
-  sequence_state state = wm.new_state();
-  std::vector<int32_t> out;
-  std::vector<candidate> cands(16);
-  for (size_t t = 0; t < len; ++t) {
-    for (auto& c : cands) c = candidate{static_cast<int32_t>(rng.below(32000)), 0.0f, 0.0f};
-    wm.apply(state, cands);
-    const int32_t chosen = testing_util::sample_softmax(cands, rng.uniform());
-    state.accept(chosen);
-    out.push_back(chosen);
-  }
-  return out;
-}
 
 scheme_config config() {
   scheme_config c;
@@ -48,7 +34,7 @@ TEST_CASE("5% marked 10-token documents: each alone undecided, the corpus decide
     const bool marked = rng.uniform() < 0.05;
     is_marked.push_back(marked);
     n_marked += marked;
-    const auto tokens = marked ? marked_text(wm, rng, 10) : testing_util::random_tokens(rng, 10, 32000);
+    const auto tokens = marked ? marked_text(wm, rng, 10, 32000) : testing_util::random_tokens(rng, 10, 32000);
     const document_contribution c = acc.add(tokens, 0, "doc-" + std::to_string(i));
     docs_alone_detected += c.test.log10_p < -6;
   }
@@ -97,7 +83,7 @@ TEST_CASE("a document added in pieces (extend) is one entry, with exactly the wh
   const int32_t h = wm.get_scheme().context_width();
   corpus_accumulator whole(wm.get_scheme()), pieces(wm.get_scheme());
   for (int d = 0; d < 6; ++d) {
-    const auto doc = d % 2 ? marked_text(wm, rng, 500) : testing_util::random_tokens(rng, 500, 32000);
+    const auto doc = d % 2 ? marked_text(wm, rng, 500, 32000) : testing_util::random_tokens(rng, 500, 32000);
     const auto w = whole.add(doc, 3, "doc-" + std::to_string(d));
     // Pieces of random length; each later piece starts with the previous h tokens.
     size_t at = 0, n_pieces = 0;

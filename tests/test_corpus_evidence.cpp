@@ -34,6 +34,8 @@
 #include "tracemark/watermarker.h"
 
 using namespace tracemark;
+using testing_util::contains;
+using testing_util::marked_text;
 using testing_util::splitmix64;
 
 namespace {
@@ -49,21 +51,6 @@ struct document {
   int64_t n_prompt = 0;
   bool error = false;  // a document that could not be scored: corpus_accumulator::add_error()
 };
-
-// Marked text from a synthetic model: uniform over 16 fresh candidates, delta 2.
-std::vector<int32_t> marked_text(const watermarker& wm, splitmix64& rng, size_t len) {
-  sequence_state state = wm.new_state();
-  std::vector<int32_t> out;
-  std::vector<candidate> cands(16);
-  for (size_t t = 0; t < len; ++t) {
-    for (auto& c : cands) c = candidate{static_cast<int32_t>(rng.below(vocab)), 0.0f, 0.0f};
-    wm.apply(state, cands);
-    const int32_t chosen = testing_util::sample_softmax(cands, rng.uniform());
-    state.accept(chosen);
-    out.push_back(chosen);
-  }
-  return out;
-}
 
 // A corpus with everything that makes merging hard: marked and unmarked documents, exact
 // duplicates of earlier documents (late ones too, so they fall in later shards), documents
@@ -84,7 +71,7 @@ std::vector<document> make_corpus(const watermarker& wm, uint64_t seed) {
     document d;
     d.id = "doc-" + std::to_string(i);
     if (i == 17 || i == 45 || i == 71 || i == 88) {  // long, marked, some with a prompt
-      d.tokens = marked_text(wm, rng, 1500 + rng.below(1500));
+      d.tokens = marked_text(wm, rng, 1500 + rng.below(1500), vocab);
       d.n_prompt = i == 45 ? 4 : 0;
     } else if (i % 9 == 4) {
       d.error = true;
@@ -112,7 +99,7 @@ std::vector<document> make_corpus(const watermarker& wm, uint64_t seed) {
       }
     } else {
       const size_t len = 20 + rng.below(280);
-      d.tokens = rng.below(10) < 4 ? marked_text(wm, rng, len) : testing_util::random_tokens(rng, len, vocab);
+      d.tokens = rng.below(10) < 4 ? marked_text(wm, rng, len, vocab) : testing_util::random_tokens(rng, len, vocab);
       if (rng.below(4) == 0) d.n_prompt = rng.below(6);
     }
     docs.push_back(std::move(d));
@@ -239,10 +226,6 @@ tracemark::error merge_error(const std::vector<std::string>& paths, const std::s
   }
   FAIL("merge_evidence accepted what it should refuse");
   return tracemark::error(errc::invalid_argument, "");
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 // Offsets of an evidence file's sections (evidence_file.h).

@@ -48,6 +48,25 @@ inline int32_t sample_softmax(std::span<const tracemark::candidate> cands, doubl
   return cands.back().id;
 }
 
+// Text of a synthetic model marked by `wm`: at every step the next token is uniform over `m`
+// fresh random candidates among `vocab` ids (entropy ln m nats), after `wm` adds delta to
+// the green ones.
+inline std::vector<int32_t> marked_text(const tracemark::watermarker& wm, splitmix64& rng, size_t len, int32_t vocab,
+                                        int m = 16) {
+  tracemark::sequence_state state = wm.new_state();
+  std::vector<tracemark::candidate> cands(static_cast<size_t>(m));
+  std::vector<int32_t> out;
+  for (size_t t = 0; t < len; ++t) {
+    for (auto& c : cands)
+      c = tracemark::candidate{static_cast<int32_t>(rng.below(static_cast<uint32_t>(vocab))), 0.0f, 0.0f};
+    wm.apply(state, cands);
+    const int32_t chosen = sample_softmax(cands, rng.uniform());
+    state.accept(chosen);
+    out.push_back(chosen);
+  }
+  return out;
+}
+
 inline std::vector<int32_t> random_tokens(splitmix64& rng, size_t n, uint32_t vocab) {
   std::vector<int32_t> t(n);
   for (auto& x : t) x = static_cast<int32_t>(rng.below(vocab));

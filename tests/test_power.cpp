@@ -10,25 +10,10 @@
 #include "tracemark/watermarker.h"
 
 using namespace tracemark;
+using testing_util::marked_text;
 using testing_util::splitmix64;
 
 namespace {
-
-// The synthetic model: at every step the next token is uniform over m fresh random
-// candidates (entropy ln m nats); the encoder adds delta to the green ones first.
-std::vector<int32_t> generate(const watermarker& wm, splitmix64& rng, size_t len, int m, int32_t vocab) {
-  sequence_state state = wm.new_state();
-  std::vector<candidate> cands(static_cast<size_t>(m));
-  std::vector<int32_t> out;
-  for (size_t t = 0; t < len; ++t) {
-    for (auto& c : cands) c = candidate{static_cast<int32_t>(rng.below(static_cast<uint32_t>(vocab))), 0.0f, 0.0f};
-    wm.apply(state, cands);
-    const int32_t chosen = testing_util::sample_softmax(cands, rng.uniform());
-    state.accept(chosen);
-    out.push_back(chosen);
-  }
-  return out;
-}
 
 // Theory (Kirchenbauer et al. 2023, §4, specialised to a uniform m-way choice): with G ~
 // Binomial(m, gamma) green candidates, the sampled token is green with probability
@@ -73,7 +58,7 @@ TEST_CASE("detection rate at p < 1e-6 vs length matches theory (m = 8 candidates
     double green_sum = 0, scored_sum = 0;
     for (int i = 0; i < n_seqs; ++i) {
       const watermarker wm(testing_util::key_from_seed(rng.next()), c, static_cast<float>(delta));
-      const auto tokens = generate(wm, rng, len, m, c.vocab_size);
+      const auto tokens = marked_text(wm, rng, len, c.vocab_size, m);
       const detection d = detector(wm.get_scheme()).score(tokens);
       detected += d.test.log10_p < std::log10(alpha);
       green_sum += static_cast<double>(d.n_green());
@@ -100,7 +85,7 @@ TEST_CASE("low-entropy text carries little signal; more candidates (entropy) rai
   CHECK(green_rate_under_watermark(1, 0.25, 2.0) == doctest::Approx(0.25));  // no choice, no signal
   splitmix64 rng(3);
   const watermarker wm(testing_util::key_from_seed(1), c, 2.0f);
-  const auto tokens = generate(wm, rng, 20000, 64, c.vocab_size);
+  const auto tokens = marked_text(wm, rng, 20000, c.vocab_size, 64);
   const detection d = detector(wm.get_scheme()).score(tokens);
   CHECK(static_cast<double>(d.n_green()) / static_cast<double>(d.n_scored()) == doctest::Approx(at64).epsilon(0.02));
 }

@@ -22,6 +22,7 @@ using namespace tracemark;
 
 namespace {
 
+using testing_util::contains;
 using testing_util::file_mode;
 using testing_util::read_file;
 using testing_util::write_file_with_mode;
@@ -29,10 +30,6 @@ using testing_util::write_file_with_mode;
 struct temp_dir : testing_util::temp_dir {
   temp_dir() : testing_util::temp_dir("tracemark-signing-test") {}
 };
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // The exception `f` throws; fails the test when it throws none or another type.
 error thrown_by(const std::function<void()>& f) {

@@ -1,38 +1,32 @@
 // End-to-end tests of the `tracemark` executable: it is run with posix_spawn in a
 // private temporary directory, and its output is checked against the library.
 #include <doctest/doctest.h>
-
-#include "process_helpers.h"
-#include "test_helpers.h"
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli_helpers.h"
+#include "process_helpers.h"
+#include "test_helpers.h"
 #include "tracemark/tracemark.hpp"
-
-extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tracemark;
+using namespace cli_test;
 
-const std::string cli_path = TRACEMARK_CLI_PATH;
 constexpr int32_t vocab = 1000;
 
+using testing_util::concat;
+using testing_util::contains;
 using testing_util::read_file;
 using testing_util::run_result;
 using testing_util::write_file;
@@ -41,30 +35,11 @@ struct temp_dir : testing_util::temp_dir {
   temp_dir() : testing_util::temp_dir("tracemark-cli-test") {}
 };
 
-// Runs the CLI with `args`; stdin from `stdin_path` (or /dev/null), stdout and stderr captured.
-run_result run(const temp_dir& dir, const std::vector<std::string>& args, const std::string& stdin_path = "") {
-  return testing_util::run_program(cli_path, dir, args, stdin_path);
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::vector<json> parse_records(const std::string& text) {
-  std::vector<json> records;
-  for (const std::string& line : split_lines(text)) records.push_back(json::parse(line));
-  return records;
-}
-
-// A key made by `tracemark keygen` in `dir`.
-std::string make_key(const temp_dir& dir, const std::string& name = "master.key") {
-  const std::string path = dir.file(name);
-  const run_result r = run(dir, {"keygen", "--out", path});
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  return path;
+// The watermarker of the token-id tests under the key in `key_path`: `cfg` (by default
+// kgw-lefthash h = 1) over `vocab` ids, delta 4.
+watermarker toy_watermarker(const std::string& key_path, scheme_config cfg = {}) {
+  cfg.vocab_size = vocab;
+  return watermarker(key::load(key_path), cfg, 4.0f);
 }
 
 // A toy sampler: fresh random logits every step (N(0, 2^2) over the vocabulary),
@@ -98,15 +73,6 @@ json record(const json& id, const std::vector<int32_t>& tokens, const std::vecto
 
 std::vector<std::string> base_flags(const std::string& key_path) {
   return {"detect", "--key", key_path, "--vocab-size", std::to_string(vocab)};
-}
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 }  // namespace
@@ -180,10 +146,7 @@ TEST_CASE("--version and --help") {
 TEST_CASE("detect: verdicts and statistics match the library, in input order") {
   temp_dir dir;
   const std::string key_path = make_key(dir);
-  const key master = key::load(key_path);
-  scheme_config cfg;
-  cfg.vocab_size = vocab;
-  const watermarker wm(master, cfg, 4.0f);
+  const watermarker wm = toy_watermarker(key_path);
 
   struct item {
     json id;
@@ -318,10 +281,7 @@ TEST_CASE("detect: verdicts and statistics match the library, in input order") {
 TEST_CASE("detect: partly marked text is found by the window search") {
   temp_dir dir;
   const std::string key_path = make_key(dir);
-  const key master = key::load(key_path);
-  scheme_config cfg;
-  cfg.vocab_size = vocab;
-  const watermarker wm(master, cfg, 4.0f);
+  const watermarker wm = toy_watermarker(key_path);
   std::vector<int32_t> text = sample_text(nullptr, 1, 11, 600);
   const std::vector<int32_t> marked = sample_text(&wm, 1, 12, 200, text);
   text.insert(text.end(), marked.begin(), marked.end());
@@ -346,10 +306,7 @@ TEST_CASE("detect: partly marked text is found by the window search") {
 TEST_CASE("detect: --threads 1 and --threads 4 give identical output, one line per input line") {
   temp_dir dir;
   const std::string key_path = make_key(dir);
-  const key master = key::load(key_path);
-  scheme_config cfg;
-  cfg.vocab_size = vocab;
-  const watermarker wm(master, cfg, 4.0f);
+  const watermarker wm = toy_watermarker(key_path);
 
   std::string input;
   const size_t n_lines = 600;
@@ -491,12 +448,10 @@ TEST_CASE("detect: deduplication of repeated tuples, and --no-dedup") {
 TEST_CASE("detect: the unigram scheme") {
   temp_dir dir;
   const std::string key_path = make_key(dir);
-  const key master = key::load(key_path);
   scheme_config cfg;
   cfg.name = "unigram";
   cfg.context_width = 0;
-  cfg.vocab_size = vocab;
-  const watermarker wm(master, cfg, 4.0f);
+  const watermarker wm = toy_watermarker(key_path, cfg);
   const std::string in_path = dir.file("uni.jsonl");
   write_file(in_path, record("u", sample_text(&wm, 0, 5, 300)).dump() + "\n" +
                           record("plain", sample_text(nullptr, 0, 6, 300)).dump() + "\n");
@@ -624,10 +579,7 @@ TEST_CASE("detect: --vocab needs a build with llama.cpp") {
 TEST_CASE("detect: --corpus on token ids") {
   temp_dir dir;
   const std::string key_path = make_key(dir);
-  const key master = key::load(key_path);
-  scheme_config cfg;
-  cfg.vocab_size = vocab;
-  const watermarker wm(master, cfg, 4.0f);
+  const watermarker wm = toy_watermarker(key_path);
   std::string input;
   corpus_accumulator acc(wm.get_scheme());
   for (uint64_t i = 0; i < 12; ++i) {

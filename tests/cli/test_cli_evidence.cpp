@@ -4,20 +4,19 @@
 // shards and repeated shards are refused (exit 2) with a message naming the file. The text
 // case uses the shared stories260K model (checksum verified; a missing file fails).
 #include <doctest/doctest.h>
-
-#include "process_helpers.h"
-#include "test_helpers.h"
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli_helpers.h"
+#include "process_helpers.h"
 #ifdef TRACEMARK_CLI_HAS_LLAMA
 #include "shared_files.h"
 #endif
+#include "test_helpers.h"
 #include "tracemark/tracemark.hpp"
 
 namespace {
@@ -25,28 +24,20 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tracemark;
+using namespace cli_test;
+using testing_util::concat;
+using testing_util::contains;
+using testing_util::marked_text;
 using testing_util::read_file;
 using testing_util::run_result;
 using testing_util::splitmix64;
 using testing_util::write_file;
 
-const std::string cli_path = TRACEMARK_CLI_PATH;
 constexpr int32_t vocab = 1000;
 
 struct temp_dir : testing_util::temp_dir {
   temp_dir() : testing_util::temp_dir("tracemark-cli-evidence") {}
 };
-
-run_result run(const temp_dir& dir, const std::vector<std::string>& args) {
-  return testing_util::run_program(cli_path, dir, args);
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 // The corpus record: the last line of detect's output.
 std::string corpus_line(const run_result& r) {
@@ -54,37 +45,6 @@ std::string corpus_line(const run_result& r) {
   REQUIRE_MESSAGE(!lines.empty(), r.err);
   REQUIRE_MESSAGE(lines.back().rfind("{\"corpus\":", 0) == 0, lines.back());
   return lines.back() + "\n";
-}
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::string make_key(const temp_dir& dir) {
-  const std::string path = dir.file("master.key");
-  const run_result r = run(dir, {"keygen", "--out", path});
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  return path;
-}
-
-// Marked text from a synthetic model: uniform over 16 fresh candidates, delta 3.
-std::vector<int32_t> marked_text(const watermarker& wm, splitmix64& rng, size_t len) {
-  sequence_state state = wm.new_state();
-  std::vector<int32_t> out;
-  std::vector<candidate> cands(16);
-  for (size_t t = 0; t < len; ++t) {
-    for (auto& c : cands) c = candidate{static_cast<int32_t>(rng.below(vocab)), 0.0f, 0.0f};
-    wm.apply(state, cands);
-    const int32_t chosen = testing_util::sample_softmax(cands, rng.uniform());
-    state.accept(chosen);
-    out.push_back(chosen);
-  }
-  return out;
 }
 
 std::string flip_byte(const std::string& bytes, size_t at) {
@@ -125,7 +85,7 @@ TEST_CASE("detect --corpus-only over all files = detect --save-evidence per file
       t.insert(t.end(), src.begin(), src.begin() + static_cast<ptrdiff_t>(std::min<size_t>(src.size(), 80)));
     } else {
       const size_t len = 30 + rng.below(170);
-      t = i % 3 == 0 ? marked_text(wm, rng, len) : testing_util::random_tokens(rng, len, vocab);
+      t = i % 3 == 0 ? marked_text(wm, rng, len, vocab) : testing_util::random_tokens(rng, len, vocab);
     }
     j["tokens"] = t;
     if (i % 5 == 1) j["prompt"] = testing_util::random_tokens(rng, 4, vocab);
@@ -261,7 +221,7 @@ TEST_CASE("detect --corpus-only over all files = detect --save-evidence per file
 #ifdef TRACEMARK_CLI_HAS_LLAMA
 TEST_CASE("text shards with the same vocabulary merge exactly; token ids without a tokenizer do not merge with text") {
   temp_dir dir;
-  const std::string model = testing_util::verified_shared_file("models/stories260K.gguf").string();
+  const std::string model = testing_util::stories260K_path();
   // The golden test key (public, tests/golden/README.md): the golden texts are marked with it.
   const std::string key_path = dir.file("golden.key");
   fs::copy_file(fs::path(TRACEMARK_SOURCE_DIR) / "tests/golden/inputs/golden.key", key_path);

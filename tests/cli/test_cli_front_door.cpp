@@ -70,10 +70,10 @@ std::vector<json> detect_pairs(const temp_dir& dir, const doors_setup& s, const 
     jsonl += json{{"id", i}, {"prompt", pairs[i].prompt}, {"text", pairs[i].text}}.dump() + "\n";
   const std::string path = dir.file(name);
   write_file(path, jsonl);
-  const run_result r = run_cli(dir, concat({"detect", "--key", s.key, "--vocab", vocab, "--input-format", "jsonl",
-                                            "--field", "text", "--prompt-field", "prompt", "--trace", "--format",
-                                            "json"},
-                                           concat(s.scheme_flags, {path})));
+  const run_result r = run(dir, concat({"detect", "--key", s.key, "--vocab", vocab, "--input-format", "jsonl",
+                                        "--field", "text", "--prompt-field", "prompt", "--trace", "--format",
+                                        "json"},
+                                       concat(s.scheme_flags, {path})));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   std::vector<json> recs = parse_lines(r.out);
   REQUIRE(recs.size() == pairs.size());
@@ -91,10 +91,10 @@ json audit_dump(const temp_dir& dir, const doors_setup& s, const std::string& vo
   for (const pair_case& p : pairs) jsonl += json{{"prompt", p.prompt}, {"text", p.text}}.dump() + "\n";
   const std::string path = dir.file(name);
   write_file(path, jsonl);
-  const run_result r = run_cli(dir, concat({"audit", "--key", s.key, "--suspect-outputs", path, "--vocab", vocab,
-                                            "--no-prompt-filter", "--keep-samples", std::to_string(pairs.size()),
-                                            "--json", "-"},
-                                           s.scheme_flags));
+  const run_result r = run(dir, concat({"audit", "--key", s.key, "--suspect-outputs", path, "--vocab", vocab,
+                                        "--no-prompt-filter", "--keep-samples", std::to_string(pairs.size()),
+                                        "--json", "-"},
+                                       s.scheme_flags));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   return json::parse(r.out);
 }
@@ -182,7 +182,7 @@ tracemark::scheme alice_scheme(const std::string& key_path, int32_t vocab) {
 TEST_CASE("front door: detect, /v1/detect and audit score the same tuples of the same (prompt, text) pairs") {
   temp_dir dir("tracemark-front-door");
   const doors_setup s = make_setup(dir);
-  server_process srv(dir, write_server_config(dir));
+  server_process srv(dir, write_server_config(dir), {"--workers", "2"});
   const int port = srv.port();
 
   std::vector<pair_case> pairs = fixed_pairs();
@@ -194,7 +194,7 @@ TEST_CASE("front door: detect, /v1/detect and audit score the same tuples of the
     pairs.push_back({"completion seed " + std::to_string(seed), prompt, r.j["choices"][0]["text"].get<std::string>()});
   }
 
-  const std::string model = model_path();
+  const std::string model = stories260K_path();
   const tracemark::llama_tokenizer tok(model);
   const tracemark::scheme sch = alice_scheme(s.key, tok.n_vocab());
   const std::vector<json> det = detect_pairs(dir, s, model, pairs, "pairs.jsonl");
@@ -275,7 +275,7 @@ TEST_CASE("front door: detect, /v1/detect and audit score the same tuples of the
         text_tokens);
   REQUIRE(pooled["samples"].size() == pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) CHECK(pooled["samples"][i]["n_prompt"] == det[i]["prompt_tokens"]);
-  const run_result corpus = run_cli(
+  const run_result corpus = run(
       dir, concat({"detect", "--key", s.key, "--vocab", model, "--input-format", "jsonl", "--field", "text",
                    "--prompt-field", "prompt", "--corpus-only", "--format", "json"},
                   concat(s.scheme_flags, {dir.file("pairs.jsonl")})));

@@ -35,7 +35,7 @@ const std::vector<std::string> scheme_flags{"--context-width", "2", "--gamma", "
 const std::vector<std::string> prompts{"Once upon a time", "Tom had a ", "The little bird"};
 
 std::vector<std::string> generate_args(const std::string& key, bool watermark) {
-  std::vector<std::string> a{"generate", "--model", model_path()};
+  std::vector<std::string> a{"generate", "--model", stories260K_path()};
   if (watermark) a = concat(a, concat({"--key", key, "--delta", "3"}, scheme_flags));
   else a.push_back("--no-watermark");
   for (const std::string& p : prompts) a = concat(a, {"--prompt", p});
@@ -53,7 +53,7 @@ tracemark::scheme lefthash2(const std::string& key_path, const std::string& acco
 
 // generate's output, checked and parsed.
 std::vector<json> generated(const temp_dir& dir, const std::string& key, bool watermark, const std::string& path) {
-  const run_result g = run_cli(dir, generate_args(key, watermark));
+  const run_result g = run(dir, generate_args(key, watermark));
   REQUIRE_MESSAGE(g.exit_code == 0, g.err);
   write_file(path, g.out);
   std::vector<json> recs = parse_lines(g.out);
@@ -69,7 +69,7 @@ std::vector<json> generated(const temp_dir& dir, const std::string& key, bool wa
 
 std::vector<json> run_detect(const temp_dir& dir, const std::vector<std::string>& args, const std::string& stdin_path = "",
                              int expected_exit = 0) {
-  const run_result r = run_cli(dir, args, stdin_path);
+  const run_result r = run(dir, args, stdin_path);
   REQUIRE_MESSAGE(r.exit_code == expected_exit, r.err);
   return parse_lines(r.out);
 }
@@ -119,8 +119,9 @@ TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> a
   }
 
   // b. text mode on the same file.
-  const std::vector<std::string> text_args = concat({"detect", "--key", key, "--vocab", model_path(), "--input-format",
-                                                     "jsonl", "--prompt-field", "prompt", "--format", "json"},
+  const std::vector<std::string> text_args = concat({"detect", "--key", key, "--vocab", stories260K_path(),
+                                                     "--input-format", "jsonl", "--prompt-field", "prompt", "--format",
+                                                     "json"},
                                                     scheme_flags);
   const std::vector<json> txt = run_detect(dir, concat(text_args, {marked_path}));
   REQUIRE(txt.size() == marked.size());
@@ -156,7 +157,7 @@ TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> a
   write_file(dir.file("text-dump.jsonl"), text_dump);
   const std::vector<std::string> audit_args = concat({"audit", "--key", key, "--json", "-"}, scheme_flags);
   {
-    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", marked_path, "--vocab-size", "512"}));
+    const run_result a = run(dir, concat(audit_args, {"--suspect-outputs", marked_path, "--vocab-size", "512"}));
     REQUIRE_MESSAGE(a.exit_code == 0, a.err);
     const json e = json::parse(a.out);
     CHECK(e["mode"] == "suspect-outputs");
@@ -169,14 +170,14 @@ TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> a
     MESSAGE("audit of generate's token records: scored ", e["scored"], ", green ", e["green"], ", log10 p ", e["log10_p"]);
   }
   {
-    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", control_path, "--vocab-size", "512"}));
+    const run_result a = run(dir, concat(audit_args, {"--suspect-outputs", control_path, "--vocab-size", "512"}));
     REQUIRE_MESSAGE(a.exit_code == 0, a.err);
     const json e = json::parse(a.out);
     CHECK(e["usage"]["documents"] == control.size());
     CHECK(e["verdict"] == "not_detected");
   }
   {
-    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab", model_path()}));
+    const run_result a = run(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab", stories260K_path()}));
     REQUIRE_MESSAGE(a.exit_code == 0, a.err);
     const json e = json::parse(a.out);
     CHECK(e["usage"]["documents"] == marked.size());
@@ -188,7 +189,7 @@ TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> a
     MESSAGE("audit of the text dump: scored ", e["scored"], ", green ", e["green"], ", log10 p ", e["log10_p"]);
   }
   {  // A text dump without --vocab: a clear usage error naming the fix.
-    const run_result a = run_cli(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab-size", "512"}));
+    const run_result a = run(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab-size", "512"}));
     CHECK(a.exit_code == 2);
     CHECK(contains(a.err, "--vocab"));
   }
@@ -196,7 +197,7 @@ TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> a
 
 TEST_CASE("round trip: a tracemark serve response body saved to a file and fed to detect") {
   temp_dir dir("tracemark-roundtrip-serve");
-  server_process srv(dir, write_server_config(dir));
+  server_process srv(dir, write_server_config(dir), {"--workers", "2"});
   const std::string key = write_master_key(dir);
   const int port = srv.port();
 
@@ -225,7 +226,7 @@ TEST_CASE("round trip: a tracemark serve response body saved to a file and fed t
   const std::vector<std::string> token_args =
       concat({"detect", "--key", key, "--vocab-size", "512", "--format", "json"}, scheme_flags);
   const std::vector<std::string> text_args =
-      concat({"detect", "--key", key, "--vocab", model_path(), "--format", "json"}, scheme_flags);
+      concat({"detect", "--key", key, "--vocab", stories260K_path(), "--format", "json"}, scheme_flags);
 
   SUBCASE("token ids: one record per choice, id <response id>/<index>, detected under alice") {
     const std::vector<json> recs = run_detect(dir, concat(token_args, {"--account", "alice", dir.file("response.json")}));

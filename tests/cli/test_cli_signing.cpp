@@ -9,33 +9,22 @@
 #include <string>
 #include <vector>
 
+#include "cli_helpers.h"
+#include "mode_files.h"
 #include "process_helpers.h"
 
 namespace {
 
+using namespace cli_test;
+using testing_util::contains;
+using testing_util::file_mode;
 using testing_util::read_file;
 using testing_util::run_result;
 using testing_util::write_file;
 
-const std::string cli_path = TRACEMARK_CLI_PATH;
-
 struct temp_dir : testing_util::temp_dir {
   temp_dir() : testing_util::temp_dir("tracemark-cli-signing-test") {}
 };
-
-run_result run(const temp_dir& dir, const std::vector<std::string>& args) {
-  return testing_util::run_program(cli_path, dir, args);
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-mode_t file_mode(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
 
 // The private hex digits of a signing key file.
 std::string private_hex(const std::string& key_path) {

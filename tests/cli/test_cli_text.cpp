@@ -3,14 +3,8 @@
 // text sampled with the watermark. Results are checked against the library (the same
 // tokenizer adapter and detector). Missing vocabularies or corpora fail the tests.
 #include <doctest/doctest.h>
-
-#include "process_helpers.h"
-#include "test_helpers.h"
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -19,24 +13,23 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli_helpers.h"
+#include "process_helpers.h"
 #include "shared_files.h"
+#include "test_helpers.h"
 #include "tracemark/corpus.h"
 #include "tracemark/llama/tokenizer.h"
 #include "tracemark/tracemark.hpp"
-
-extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tracemark;
-
-const std::string cli_path = TRACEMARK_CLI_PATH;
+using namespace cli_test;
 
 std::string vocab_path(const std::string& name) {
   const fs::path p = fs::path(TRACEMARK_CLI_VOCAB_DIR) / ("ggml-vocab-" + name + ".gguf");
@@ -44,45 +37,16 @@ std::string vocab_path(const std::string& name) {
   return p.string();
 }
 
-std::string stories_path() { return testing_util::verified_shared_file("models/stories260K.gguf").string(); }
-
+using testing_util::concat;
+using testing_util::contains;
 using testing_util::read_file;
 using testing_util::run_result;
+using testing_util::stories260K_path;
 using testing_util::write_file;
 
 struct temp_dir : testing_util::temp_dir {
   temp_dir() : testing_util::temp_dir("tracemark-cli-text") {}
 };
-
-// Runs the CLI; stdin from `stdin_path` (or /dev/null); stdout and stderr captured, or
-// stderr on `stderr_fd` when it is >= 0 (a pseudo-terminal).
-run_result run(const temp_dir& dir, const std::vector<std::string>& args, const std::string& stdin_path = "",
-               int stderr_fd = -1) {
-  return testing_util::run_program(cli_path, dir, args, stdin_path, stderr_fd);
-}
-
-std::vector<json> parse_records(const std::string& text) {
-  std::vector<json> records;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) records.push_back(json::parse(line));
-  return records;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::string make_key(const temp_dir& dir) {
-  const std::string path = dir.file("master.key");
-  const run_result r = run(dir, {"keygen", "--out", path});
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  return path;
-}
 
 // Tokens that are a whole lowercase word with a leading space: sequences of them
 // detokenize to plain prose-like text that tokenizes back (mostly) to the same tokens.
@@ -262,7 +226,7 @@ TEST_CASE("text: JSON Lines with a prompt field; prompts are context only") {
 }
 
 TEST_CASE("text: split modes, several files, and the token-id mode alongside") {
-  setup s(stories_path());
+  setup s(stories260K_path());
   const std::string a = s.dir.file("a.txt"), b = s.dir.file("b.txt");
   write_file(a, "Once upon a time there was a cat.\nThe cat liked milk.\n\nOne day it rained.\n");
   write_file(b, "Tim went to the park.");
@@ -405,7 +369,7 @@ TEST_CASE("text: a long document is read in pieces with the context carried acro
 }
 
 TEST_CASE("text: bad input gives one clear record per document, never a crash") {
-  setup s(stories_path());
+  setup s(stories260K_path());
   SUBCASE("plain text lines: invalid UTF-8, NUL, empty, whitespace, BOM, CRLF") {
     const std::string in_path = s.dir.file("bad.txt");
     write_file(in_path, std::string("\xEF\xBB\xBFOnce upon a time.\r\n") + "bad \xFF byte\r\n" +
@@ -528,8 +492,8 @@ TEST_CASE("text: a progress line on standard error only when it is a terminal") 
   temp_dir dir;
   const std::string key_path = make_key(dir);
   const std::string corpus = testing_util::verified_shared_file("corpora/tinyshakespeare.txt").string();
-  const std::vector<std::string> args{"detect", "--key", key_path, "--vocab", stories_path(), "--split", "paragraph",
-                                      corpus};
+  const std::vector<std::string> args{"detect", "--key", key_path, "--vocab", stories260K_path(), "--split",
+                                      "paragraph", corpus};
   const run_result plain = run(dir, args);
   CHECK(plain.exit_code == 0);
   CHECK(plain.err.empty());

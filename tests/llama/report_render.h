@@ -1,8 +1,8 @@
 // What the tests of the HTML reports (test_audit_report.cpp, test_detect_report.cpp) share:
 // running the real CLI, rendering a page in headless Chromium (Debian's `chromium`,
 // installed by scripts/setup.sh test; a missing browser fails the test), counting exact
-// colours in the screenshot, checking that a page fetches nothing, and the page's text
-// without tags.
+// colours in the screenshot, checking that a page fetches nothing, the page's text
+// without tags, and the odds in words as that text shows them.
 #pragma once
 #include <doctest/doctest.h>
 #include <png.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "process_helpers.h"
+#include "report/html_report.h"
 
 namespace testing_util {
 
@@ -32,12 +33,6 @@ inline run_result run_cli(const temp_dir& dir, const std::vector<std::string>& a
   const run_result r = run_program(TRACEMARK_CLI_PATH, dir, args);
   REQUIRE_MESSAGE(r.exit_code == 0, "tracemark " << args.front() << " failed: " << r.err);
   return r;
-}
-
-// `args` followed by `more` (a base command line with variants).
-inline std::vector<std::string> concat(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
 }
 
 inline std::string chromium_path() {
@@ -104,6 +99,13 @@ inline std::string text_of(const std::string& html) {
     else if (!in_tag) out += c;
   }
   return out;
+}
+
+// odds_in_words(log10_p) as text_of() finds it on a page: "10^N" is "10<sup>N</sup>" there.
+inline std::string odds_in_page_text(double log10_p) {
+  std::string odds = tracemark::cli::odds_in_words(log10_p);
+  if (const size_t caret = odds.find('^'); caret != std::string::npos) odds.erase(caret, 1);
+  return odds;
 }
 
 }  // namespace testing_util

@@ -17,6 +17,7 @@
 using testing_util::check_self_contained;
 using testing_util::colour_counts;
 using testing_util::concat;
+using testing_util::odds_in_page_text;
 using testing_util::read_file;
 using testing_util::run_result;
 using testing_util::screenshot;
@@ -90,7 +91,7 @@ TEST_CASE("the page escapes what it shows and survives broken UTF-8") {
 }
 
 TEST_CASE("audit --report: the page states the evidence and renders in headless Chromium") {
-  const std::string model = testing_util::verified_shared_file("models/stories260K.gguf").string();
+  const std::string model = testing_util::stories260K_path();
   temp_dir dir("tracemark-report");
   auto cli = [&](const std::vector<std::string>& args) { return testing_util::run_cli(dir, args); };
   const std::string key = dir.file("provider.key");
@@ -127,9 +128,7 @@ TEST_CASE("audit --report: the page states the evidence and renders in headless 
     CHECK(html.find("<b>" + grouped(ev["scored"].get<int64_t>()) + "</b>token choices scored") != std::string::npos);
     CHECK(html.find(grouped(ev["green"].get<int64_t>()) + " of " + grouped(ev["scored"].get<int64_t>())) !=
           std::string::npos);
-    std::string odds = odds_in_words(ev["log10_p"].get<double>());  // "10^N" is "10<sup>N</sup>" on the page
-    if (const size_t caret = odds.find('^'); caret != std::string::npos) odds.erase(caret, 1);
-    CHECK(text_of(html).find(odds) != std::string::npos);
+    CHECK(text_of(html).find(odds_in_page_text(ev["log10_p"].get<double>())) != std::string::npos);
     CHECK(html.find(ev["key_fingerprint"].get<std::string>()) != std::string::npos);
     CHECK(html.find("<svg class=\"chart\"") != std::string::npos);
     CHECK(html.find("chance level: 25.0%") != std::string::npos);

@@ -21,6 +21,7 @@
 using testing_util::check_self_contained;
 using testing_util::colour_counts;
 using testing_util::concat;
+using testing_util::odds_in_page_text;
 using testing_util::read_file;
 using testing_util::rgb;
 using testing_util::screenshot;
@@ -101,7 +102,7 @@ TEST_CASE("the shared HTML pieces escape markup and broken UTF-8") {
 }
 
 TEST_CASE("detect --report: the page names the account and renders in headless Chromium") {
-  const std::string model = testing_util::verified_shared_file("models/stories260K.gguf").string();
+  const std::string model = testing_util::stories260K_path();
   temp_dir dir("tracemark-detect-report");
   auto cli = [&](const std::vector<std::string>& args) { return testing_util::run_cli(dir, args); };
   const std::string key = dir.file("provider.key");
@@ -151,9 +152,7 @@ TEST_CASE("detect --report: the page names the account and renders in headless C
       const nlohmann::json& a = results[i]["attribution"];
       REQUIRE(a["verdict"] == "watermarked");
       REQUIRE(a["best"] == "alice");
-      std::string odds = tracemark::cli::odds_in_words(a["log10_p_corrected"].get<double>());
-      if (const size_t caret = odds.find('^'); caret != std::string::npos) odds.erase(caret, 1);
-      CHECK(text.find(odds) != std::string::npos);
+      CHECK(text.find(odds_in_page_text(a["log10_p_corrected"].get<double>())) != std::string::npos);
     }
     for (size_t i = 4; i < 9; ++i) REQUIRE(results[i]["attribution"]["verdict"] == "not_watermarked");
     CHECK(count(html, "Watermarked: written for account <b>alice</b>") == 4);

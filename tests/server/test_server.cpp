@@ -15,15 +15,9 @@
 // run sees exactly the same texts: the statistical checks below are deterministic (with a
 // fresh random key the control KS test would fail 1% of runs by design).
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,19 +35,17 @@
 #include <thread>
 #include <vector>
 
+#include "cli/cli_helpers.h"
+#include "http_test_client.h"
 #include "process_helpers.h"
 #include "shared_files.h"
 #include "tracemark/binomial.h"
 #include "tracemark/key.h"
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-const std::string cli_path = TRACEMARK_CLI_PATH;
 
 const std::string alice_key = "sk-test-alice-0123456789abcdef";
 const std::string bob_key = "sk-test-bob-0123456789abcdef00";
@@ -63,9 +55,16 @@ const char* const story = "Once upon a time";
 
 // --- files ----------------------------------------------------------------------------------
 
+using cli_test::run;
+using testing_util::contains;
+using testing_util::post;
 using testing_util::read_file;
+using testing_util::reply;
+using testing_util::request;
 using testing_util::run_result;
+using testing_util::server_process;
 using testing_util::sha256_hex;
+using testing_util::stories260K_path;
 using testing_util::temp_dir;
 
 void write_private(const std::string& path, const std::string& text, mode_t mode = 0600) {
@@ -75,12 +74,6 @@ void write_private(const std::string& path, const std::string& text, mode_t mode
     REQUIRE(out.good());
   }
   REQUIRE(::chmod(path.c_str(), mode) == 0);
-}
-
-// The shared model, after checking it against SHA256SUMS. Missing or different: FAIL.
-const std::string& model_path() {
-  static const std::string path = testing_util::verified_shared_file("models/stories260K.gguf").string();
-  return path;
 }
 
 // A fixed master key (deterministic tests); its secret must never show up in any output.
@@ -124,129 +117,7 @@ std::string write_config(const temp_dir& dir, bool watermark, const std::string&
   return path;
 }
 
-// --- processes --------------------------------------------------------------------------------
-
-// Runs the CLI to completion, capturing its output.
-run_result run_cli(const temp_dir& dir, const std::vector<std::string>& args) {
-  return testing_util::run_program(cli_path, dir, args);
-}
-
-class server_process {
- public:
-  server_process(const temp_dir& dir, const std::string& config, std::vector<std::string> extra = {}) {
-    static int counter = 0;
-    log_path_ = dir.file("serve-log." + std::to_string(counter++));
-    std::vector<std::string> argv_s{cli_path, "serve", "--model", model_path(), "--config", config,
-                                    "--host", "127.0.0.1", "--port", "0"};
-    argv_s.insert(argv_s.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    posix_spawn_file_actions_addclose(&actions, fds[1]);
-    posix_spawn_file_actions_addopen(&actions, 2, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int rc = posix_spawn(&pid_, cli_path.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    REQUIRE(rc == 0);
-
-    // Read "listening on http://127.0.0.1:PORT\n" (60 s: a sanitized build under load).
-    std::string line;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      char buf[256];
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
-      if (n <= 0) break;  // the server exited
-      line.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fds[0]);
-    const std::string prefix = "listening on http://127.0.0.1:";
-    const size_t eol = line.find('\n');
-    REQUIRE_MESSAGE((line.rfind(prefix, 0) == 0 && eol != std::string::npos),
-                    "no 'listening on' line; stdout: " << line << "\nstderr: " << read_file(log_path_));
-    const std::string digits = line.substr(prefix.size(), eol - prefix.size());
-    REQUIRE((!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos));
-    port_ = std::stoi(digits);
-    REQUIRE(port_ > 0);
-  }
-  ~server_process() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  server_process(const server_process&) = delete;
-  server_process& operator=(const server_process&) = delete;
-
-  int port() const { return port_; }
-  std::string log() const { return read_file(log_path_); }
-
-  // Sends `sig` and waits for the exit (30 s); returns the exit status (-1: killed by a signal).
-  int stop(int sig = SIGTERM) {
-    REQUIRE(pid_ > 0);
-    REQUIRE(::kill(pid_, sig) == 0);
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the server did not stop after the signal");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string log_path_;
-};
-
 // --- HTTP -------------------------------------------------------------------------------------
-
-struct reply {
-  int status = 0;  // 0: no HTTP answer at all (see error)
-  std::string error;
-  std::string body;
-  std::string content_type;
-  json j;  // parsed body when it is JSON
-};
-
-// No doctest assertions in here: it runs on client threads too.
-reply request(int port, const std::string& method, const std::string& path, const std::string& body,
-              const std::string& bearer) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_tcp_nodelay(true);
-  c.set_read_timeout(180, 0);
-  c.set_write_timeout(30, 0);
-  httplib::Headers h;
-  if (!bearer.empty()) h.emplace("Authorization", "Bearer " + bearer);
-  httplib::Result r = method == "GET"    ? c.Get(path.c_str(), h)
-                      : method == "PUT"  ? c.Put(path.c_str(), h, body, "application/json")
-                                         : c.Post(path.c_str(), h, body, "application/json");
-  reply out;
-  if (!r) {
-    out.error = httplib::to_string(r.error());
-    return out;
-  }
-  out.status = r->status;
-  out.body = r->body;
-  out.content_type = r->get_header_value("Content-Type");
-  if (out.content_type.rfind("application/json", 0) == 0) out.j = json::parse(out.body, nullptr, false);
-  return out;
-}
-
-reply post(int port, const std::string& path, const json& body, const std::string& bearer) {
-  return request(port, "POST", path, body.dump(), bearer);
-}
 
 json completion_body(uint32_t seed, int max_tokens, bool stream = false) {
   json b = {{"model", "stories260K"}, {"prompt", story},  {"max_tokens", max_tokens},
@@ -310,8 +181,6 @@ double randomized_p(int64_t green, int64_t scored, double gamma, double u) {
   return above + u * at;
 }
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
-
 // A request line of the log: "<ISO time>Z <text>... ms=<number>".
 bool has_log_line(const std::string& log, const std::string& text) {
   std::istringstream in(log);
@@ -337,7 +206,7 @@ void check_no_secrets(const std::string& log) {
 TEST_CASE("config and key files are checked before the server starts") {
   temp_dir dir;
   const std::string cfg = write_config(dir, true);
-  const std::vector<std::string> base{"serve", "--model", model_path(), "--port", "0", "--config"};
+  const std::vector<std::string> base{"serve", "--model", stories260K_path(), "--port", "0", "--config"};
   auto with = [&](const std::string& c) {
     auto a = base;
     a.push_back(c);
@@ -346,26 +215,26 @@ TEST_CASE("config and key files are checked before the server starts") {
 
   SUBCASE("a config readable by group/others is refused (it lists API keys)") {
     REQUIRE(::chmod(cfg.c_str(), 0644) == 0);
-    const run_result r = run_cli(dir, with(cfg));
+    const run_result r = run(dir, with(cfg));
     CHECK(r.exit_code == 3);
     CHECK(contains(r.err, "chmod 600"));
     CHECK(r.out.empty());
   }
   SUBCASE("a key file readable by group/others is refused") {
     REQUIRE(::chmod(dir.file("master.key").c_str(), 0640) == 0);
-    const run_result r = run_cli(dir, with(cfg));
+    const run_result r = run(dir, with(cfg));
     CHECK(r.exit_code == 3);
     CHECK(contains(r.err, "master.key"));
   }
   SUBCASE("bad content names the field and never echoes a key") {
     write_private(dir.file("typo.json"),
                   R"({"key_file": "master.key", "contxt_width": 2, "api_keys": [{"account": "a", "key": "sk-0123456789abcdef"}]})");
-    run_result r = run_cli(dir, with(dir.file("typo.json")));
+    run_result r = run(dir, with(dir.file("typo.json")));
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "contxt_width"));
 
     write_private(dir.file("short.json"), R"({"key_file": "master.key", "api_keys": [{"account": "a", "key": "sk-short"}]})");
-    r = run_cli(dir, with(dir.file("short.json")));
+    r = run(dir, with(dir.file("short.json")));
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "api_keys[0].key"));
     CHECK_FALSE(contains(r.err, "sk-short"));
@@ -373,18 +242,18 @@ TEST_CASE("config and key files are checked before the server starts") {
     write_private(dir.file("dup.json"),
                   R"({"key_file": "master.key", "api_keys": [{"account": "a", "key": "sk-0123456789abcdef"},
                                                              {"account": "b", "key": "sk-0123456789abcdef"}]})");
-    r = run_cli(dir, with(dir.file("dup.json")));
+    r = run(dir, with(dir.file("dup.json")));
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "api_keys[1]"));
     CHECK_FALSE(contains(r.err, "sk-0123456789abcdef"));
 
     write_private(dir.file("nokey.json"), R"({"api_keys": [{"account": "a", "key": "sk-0123456789abcdef"}]})");
-    r = run_cli(dir, with(dir.file("nokey.json")));
+    r = run(dir, with(dir.file("nokey.json")));
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "key_file"));
   }
   SUBCASE("a missing config file") {
-    const run_result r = run_cli(dir, with(dir.file("nope.json")));
+    const run_result r = run(dir, with(dir.file("nope.json")));
     CHECK(r.exit_code == 4);
   }
 }
@@ -471,7 +340,7 @@ TEST_CASE("completions are detected via /v1/detect and tracemark detect; other s
     std::vector<std::string> args{"detect", "--key", key, "--vocab-size", "512", "--format", "json"};
     args.insert(args.end(), scheme.begin(), scheme.end());
     args.push_back(dir.file("alice-tokens.jsonl"));
-    run_result r = run_cli(dir, args);
+    run_result r = run(dir, args);
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     int n = 0;
     std::istringstream lines(r.out);
@@ -483,19 +352,19 @@ TEST_CASE("completions are detected via /v1/detect and tracemark detect; other s
     CHECK(n == 8);
     // The wrong account: nothing.
     args[args.size() - 2] = "bob";
-    r = run_cli(dir, args);
+    r = run(dir, args);
     REQUIRE(r.exit_code == 0);
     CHECK_FALSE(contains(r.out, "\"watermarked\""));
 
     // Text straight from the API (re-tokenized with the model's tokenizer), where the
     // CLI has that mode (tracemark detect --vocab MODEL --input-format jsonl).
-    const run_result help = run_cli(dir, {"detect", "--help"});
+    const run_result help = run(dir, {"detect", "--help"});
     if (contains(help.out, "--input-format")) {
-      std::vector<std::string> targs{"detect", "--key", key, "--vocab", model_path(), "--input-format", "jsonl",
+      std::vector<std::string> targs{"detect", "--key", key, "--vocab", stories260K_path(), "--input-format", "jsonl",
                                      "--field", "text", "--format", "json"};
       targs.insert(targs.end(), scheme.begin(), scheme.end());
       targs.push_back(dir.file("alice-text.jsonl"));
-      r = run_cli(dir, targs);
+      r = run(dir, targs);
       REQUIRE_MESSAGE(r.exit_code == 0, r.err);
       int m = 0;
       std::istringstream tl(r.out);
