@@ -268,6 +268,29 @@ TEST_CASE("text: split modes, several files, and the token-id mode alongside") {
     const std::vector<json> as_jsonl = parse_records(run(s.dir, concat(s.flags(), {j})).out);
     CHECK(as_jsonl.at(0)["bytes"] == 11);
   }
+  SUBCASE("auto never reads JSON Lines as text because a line is bad, and asks when it cannot tell") {
+    // A first line that does not parse (a lone surrogate escape, an invalid UTF-8 byte): still
+    // JSON Lines, the bad line one error record, the good one scored.
+    for (const std::string& bad : {std::string(R"({"text": "a \ud800 b"})"), std::string("{\"text\": \"a \xFF b\"}")}) {
+      const std::string j = s.dir.file("bad-first.jsonl");
+      write_file(j, bad + "\n{\"text\": \"hello there\"}\n");
+      const run_result r = run(s.dir, concat(s.flags(), {j}));
+      CHECK(r.exit_code == 1);
+      const std::vector<json> o = parse_records(r.out);
+      REQUIRE(o.size() == 2);
+      CHECK(contains(o[0]["error"].get<std::string>(), "malformed JSON"));
+      CHECK(o[1]["bytes"] == 11);
+    }
+    // Starts with '{' but no line is JSON: an error naming the file and --input-format, no guess.
+    const std::string t = s.dir.file("braces.txt");
+    write_file(t, "{not json\n{nor this\n");
+    const run_result r = run(s.dir, concat(s.flags(), {t}));
+    CHECK(r.exit_code == 4);
+    CHECK(r.out.empty());
+    CHECK(contains(r.err, "braces.txt"));
+    CHECK(contains(r.err, "--input-format text"));
+    CHECK(parse_records(run(s.dir, concat(s.flags(), {"--input-format", "text", t})).out).size() == 1);
+  }
 }
 
 TEST_CASE("text: --corpus aggregates short documents into one exact test") {

@@ -62,23 +62,41 @@ void parallel_for(size_t n_threads, size_t n, const std::vector<uint32_t>* order
   for (std::thread& t : pool) t.join();
 }
 
-// Guesses the input format from the first bytes (see the --help footer).
-input_format guess_format(std::string_view head, const std::string& field) {
+// Guesses the input format from the first bytes (see the --help footer). Input whose
+// first non-blank byte is '{' is JSON Lines when any of its first lines (within `head`) is
+// a JSON object: a bad line is then one error record, never a reason to read the whole
+// file as text. When none is, the input cannot be told apart: input_error asks for
+// --input-format instead of guessing.
+constexpr size_t guess_max_lines = 64;
+
+// `whole`: `head` is all of the input (its last line may lack a newline).
+input_format guess_format(std::string_view head, const std::string& field, bool whole) {
   size_t i = 0;
   if (head.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
   while (i < head.size() && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) ++i;
   if (i >= head.size() || head[i] != '{') return input_format::text;
-  const size_t nl = head.find('\n', i);
-  if (nl == std::string_view::npos) return input_format::jsonl;  // a first line longer than we peek
-  nlohmann::json first;
-  try {
-    first = nlohmann::json::parse(head.substr(i, nl - i));
-  } catch (const nlohmann::json::exception&) {
-    return input_format::text;
+  size_t tried = 0;
+  for (size_t begin = i; begin < head.size() && tried < guess_max_lines;) {
+    size_t nl = head.find('\n', begin);
+    if (nl == std::string_view::npos) {
+      if (whole) nl = head.size();
+      else if (tried == 0) return input_format::jsonl;  // a first line longer than we peek
+      else break;  // a line cut by the peek: not evidence either way
+    }
+    const std::string_view line = head.substr(begin, nl - begin);
+    begin = nl + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    ++tried;
+    const nlohmann::json first = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!first.is_object()) continue;
+    if (first.contains("tokens") && !first.contains(field)) return input_format::tokens;
+    return input_format::jsonl;
   }
-  if (!first.is_object()) return input_format::text;
-  if (first.contains("tokens") && !first.contains(field)) return input_format::tokens;
-  return input_format::jsonl;
+  throw input_error(std::string("cannot tell the input format: it starts with '{' but ") +
+                    (tried == 1 ? std::string("its first line is not") :
+                                  "none of its first " + std::to_string(tried) + " lines is") +
+                    " a JSON object; give --input-format text (plain text) or --input-format jsonl "
+                    "(JSON Lines, a bad line becoming an error record)");
 }
 
 // The documents of a run in input order: records, the corpus, the report.
@@ -356,11 +374,21 @@ int run_detect_pipeline(const detect_run& run) {
     reader_config rc = run.reader;
     rc.source_name = in.label;
     document_reader reader(src, rc);
-    try {
-      if (!format) format = guess_format(reader.peek(size_t{1} << 20), f.field);
-    } catch (const input_error& e) {
-      read_error = e.what();
-      break;
+    if (!format) {
+      constexpr size_t peek_bytes = size_t{1} << 20;
+      std::string_view head;
+      try {
+        head = reader.peek(peek_bytes, guess_max_lines);
+      } catch (const input_error& e) {
+        read_error = e.what();
+        break;
+      }
+      try {
+        format = guess_format(head, f.field, reader.peeked_all() && head.size() < peek_bytes);
+      } catch (const input_error& e) {
+        read_error = in.name + ": " + e.what();
+        break;
+      }
     }
     fmt = *format;
     reader.mutable_config().mode = fmt == input_format::tokens  ? reader_mode::lines

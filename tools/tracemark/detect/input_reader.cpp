@@ -62,12 +62,14 @@ bool document_reader::fill() {
   return got > 0;
 }
 
-std::string_view document_reader::peek(size_t max) {
+std::string_view document_reader::peek(size_t max, size_t lines) {
   while (!eof_ && end_ - begin_ < max &&
-         std::memchr(buf_.data() + begin_, '\n', end_ - begin_) == nullptr)
+         static_cast<size_t>(std::count(buf_.data() + begin_, buf_.data() + end_, '\n')) < lines)
     fill();
   return std::string_view(buf_.data() + begin_, std::min(max, end_ - begin_));
 }
+
+bool document_reader::peeked_all() const noexcept { return eof_; }
 
 bool document_reader::unit_ready() const {
   if (eof_ || piece_ready_) return true;

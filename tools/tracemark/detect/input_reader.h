@@ -121,9 +121,12 @@ class document_reader {
   // True when next() will not wait on the source (a unit is complete in the buffer,
   // or the input has ended). Callers flush their output before a read that may wait.
   bool unit_ready() const;
-  // The first bytes of the input (up to `max`, or the first line if shorter), without
-  // consuming them; used to guess the input format.
-  std::string_view peek(size_t max);
+  // The first bytes of the input (up to `max`, or the first `lines` lines if shorter),
+  // without consuming them; used to guess the input format.
+  std::string_view peek(size_t max, size_t lines = 1);
+  // After peek(): whether the input ended within what peek() could buffer (then a view of
+  // at most `max` bytes shorter than `max` is all of it).
+  bool peeked_all() const noexcept;
 
   const reader_config& config() const noexcept { return cfg_; }
   // Changing the configuration is allowed before the first next() (after peek()).
