@@ -88,36 +88,25 @@ if(TRACEMARK_WITH_LLAMA)
     if(NOT TRACEMARK_CHROMIUM)
       set(_tracemark_chromium /usr/bin/chromium)
     endif()
-    add_executable(test_audit_report ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_audit_report.cpp
-                                     ${PROJECT_SOURCE_DIR}/tools/tracemark/audit/audit_report.cpp
-                                     ${PROJECT_SOURCE_DIR}/tools/tracemark/report/html_report.cpp)
-    target_link_libraries(test_audit_report PRIVATE tracemark::tracemark tracemark_test_main OpenSSL::Crypto
-      PNG::PNG nlohmann_json::nlohmann_json)
-    target_include_directories(test_audit_report PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
-                                                         ${PROJECT_SOURCE_DIR}/tools/tracemark)
-    target_compile_definitions(test_audit_report PRIVATE
-      TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
-      TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>"
-      TRACEMARK_CHROMIUM_PATH="${_tracemark_chromium}")
-    add_dependencies(test_audit_report tracemark_cli)
-    tracemark_harden(test_audit_report)
-    add_test(NAME test_audit_report COMMAND test_audit_report)
-    set_tests_properties(test_audit_report PROPERTIES LABELS "llama;audit" TIMEOUT 600)
-
+    # A report test: the page renderer (and any sources after the label) linked in, the CLI and
+    # Chromium named by path.
+    function(tracemark_report_test name label)
+      add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/llama/${name}.cpp
+                             ${PROJECT_SOURCE_DIR}/tools/tracemark/report/html_report.cpp ${ARGN})
+      target_link_libraries(${name} PRIVATE tracemark::tracemark tracemark_test_main OpenSSL::Crypto PNG::PNG
+        nlohmann_json::nlohmann_json)
+      target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tools/tracemark)
+      target_compile_definitions(${name} PRIVATE
+        TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+        TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>"
+        TRACEMARK_CHROMIUM_PATH="${_tracemark_chromium}")
+      add_dependencies(${name} tracemark_cli)
+      tracemark_harden(${name})
+      add_test(NAME ${name} COMMAND ${name})
+      set_tests_properties(${name} PROPERTIES LABELS "llama;${label}" TIMEOUT 600)
+    endfunction()
+    tracemark_report_test(test_audit_report audit ${PROJECT_SOURCE_DIR}/tools/tracemark/audit/audit_report.cpp)
     # The HTML report of `detect --report`, the same way (the real demo's report).
-    add_executable(test_detect_report ${CMAKE_CURRENT_SOURCE_DIR}/llama/test_detect_report.cpp
-                                      ${PROJECT_SOURCE_DIR}/tools/tracemark/report/html_report.cpp)
-    target_link_libraries(test_detect_report PRIVATE tracemark_test_main OpenSSL::Crypto PNG::PNG
-      nlohmann_json::nlohmann_json)
-    target_include_directories(test_detect_report PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
-                                                          ${PROJECT_SOURCE_DIR}/tools/tracemark)
-    target_compile_definitions(test_detect_report PRIVATE
-      TRACEMARK_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
-      TRACEMARK_CLI_PATH="$<TARGET_FILE:tracemark_cli>"
-      TRACEMARK_CHROMIUM_PATH="${_tracemark_chromium}")
-    add_dependencies(test_detect_report tracemark_cli)
-    tracemark_harden(test_detect_report)
-    add_test(NAME test_detect_report COMMAND test_detect_report)
-    set_tests_properties(test_detect_report PROPERTIES LABELS "llama;detect" TIMEOUT 600)
+    tracemark_report_test(test_detect_report detect)
   endif()
 endif()
