@@ -5,7 +5,8 @@
 # ThreadSanitizer build (-DTRACEMARK_TSAN=ON) builds them with `--target thread_tests`
 # and runs them with `ctest -L threads` (scripts/setup.sh test does; docs/TESTING.md).
 add_custom_target(thread_tests)
-foreach(_t test_encoder test_green_cache cli test_server)
+set(_thread_tests test_encoder test_green_cache cli test_server)
+foreach(_t ${_thread_tests})
   if(TEST ${_t})
     set_property(TEST ${_t} APPEND PROPERTY LABELS threads)
   endif()
@@ -27,11 +28,12 @@ if(TRACEMARK_TSAN AND TARGET test_cli_text)
     "--test-case=text: marked text is detected*,text: --corpus aggregates*")
   set_tests_properties(cli_text_threads PROPERTIES LABELS "llama;threads" TIMEOUT 900)
   add_dependencies(thread_tests test_cli_text)
+  list(APPEND _thread_tests cli_text_threads)
 endif()
 
 if(TRACEMARK_TSAN)
   file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/tsan-reports)
-  foreach(_t test_encoder test_green_cache cli test_server cli_text_threads)
+  foreach(_t ${_thread_tests})
     if(TEST ${_t})
       set_property(TEST ${_t} APPEND PROPERTY ENVIRONMENT "TSAN_OPTIONS=${_tsan_options}")
     endif()
