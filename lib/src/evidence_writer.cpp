@@ -219,11 +219,24 @@ std::string audit_record_json(const audit_evidence& e, const evidence_params& p,
                  {"vocab_size", e.scheme.vocab_size},
                  {"account", e.scheme.account},
                  {"description", scheme_description(e.scheme)}};
-  put_sums(j, e.test.stat, e.null, true);
-  j["green_rate"] = number(e.test.stat.scored > 0 ? e.test.stat.score / static_cast<double>(e.test.stat.scored) : 0.0);
+  // The green-mass statistic writes its sum as "score" (a probability mass, not a count),
+  // its green share of the mass as "green_rate", and no interval.
+  const bool by_mass = e.statistic == audit_statistic::green_mass;
+  auto sums = [&](json& into, const test_statistic& stat, bool with_gamma) {
+    if (!by_mass) return put_sums(into, stat, e.null, with_gamma);
+    into["scored"] = stat.scored;
+    into["score"] = number(stat.score);
+    if (with_gamma) into["gamma"] = e.null.p();
+  };
+  sums(j, e.test.stat, true);
+  if (by_mass)
+    j["green_rate"] = number(e.green_mass.mass > 0 ? e.green_mass.green_mass / e.green_mass.mass : 0.0);
+  else
+    j["green_rate"] =
+        number(e.test.stat.scored > 0 ? e.test.stat.score / static_cast<double>(e.test.stat.scored) : 0.0);
   j["confidence"] = number(e.confidence);
-  j["ci_low"] = number(e.interval.low);
-  j["ci_high"] = number(e.interval.high);
+  j["ci_low"] = by_mass ? json(nullptr) : number(e.interval.low);
+  j["ci_high"] = by_mass ? json(nullptr) : number(e.interval.high);
   j["z"] = number(e.test.z);
   j["log10_p"] = number(e.test.log10_p);
   j["p_value"] = number(std::pow(10.0, e.test.log10_p));
@@ -243,7 +256,7 @@ std::string audit_record_json(const audit_evidence& e, const evidence_params& p,
   json curve = json::array();
   for (const audit_curve_point& c : e.curve) {
     json point;
-    put_sums(point, test_statistic{c.scored, c.score}, e.null, false);
+    sums(point, test_statistic{c.scored, c.score}, false);
     point["log10_p"] = number(c.log10_p);
     curve.push_back(std::move(point));
   }
@@ -260,6 +273,18 @@ std::string audit_record_json(const audit_evidence& e, const evidence_params& p,
   }
   j["samples"] = std::move(samples);
   j["params"] = params_json(p, false);
+  j["statistic"] = audit_statistic_name(e.statistic);
+  if (by_mass) {
+    const green_mass_result& g = e.green_mass;
+    j["green_mass"] = {{"top_logprobs", e.top_logprobs}, {"contexts", g.contexts},
+                       {"terms", g.terms},               {"mass", number(g.mass)},
+                       {"green_mass", number(g.green_mass)}, {"expected", number(g.expected)},
+                       {"variance", number(g.variance)}, {"z", number(g.z)},
+                       {"log10_p", number(g.log10_p)},   {"bound", "chernoff"},
+                       {"lambda", number(g.lambda)}};
+  } else {
+    j["green_mass"] = nullptr;
+  }
   return dump(j, indent);
 }
 

@@ -8,6 +8,9 @@
 //     is scored. add_reading().
 //   black box: the suspect's completions (from an API or a dump) are scored like any text,
 //     after the filters below. add_completion().
+//   black box with log-probabilities: the suspect's returned top-K next-token
+//     distributions are scored by the probability they put on green tokens, once per
+//     distinct context (the green-mass statistic, green_mass.h). add_distributions().
 //
 // Every distinct (seed, token) tuple counts once over the whole audit; the filters that
 // keep the test valid (and the optional index that keeps it powerful) drop tuples and
@@ -22,9 +25,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tracemark/export.h"
+#include "tracemark/green_mass.h"
 #include "tracemark/key.h"
 #include "tracemark/scheme.h"
 #include "tracemark/statistics.h"
@@ -114,7 +119,25 @@ enum class audit_mark : uint8_t {
 // One letter per mark, in enum order: G r = . p f c i
 TRACEMARK_EXPORT char audit_mark_letter(audit_mark m) noexcept;
 
+// What an audit scores (docs/AUDIT_DESIGN.md §1, §9).
+enum class audit_statistic : uint8_t {
+  sampled,     // the suspect's sampled (or, in reading mode, predicted) tokens: distinct
+               // (seed, token) tuples, exact binomial test. add_completion(), add_reading().
+  green_mass,  // the suspect's returned top-K distributions: the probability on green tokens
+               // per distinct context, Chernoff bound (green_mass.h). add_distributions().
+};
+// "sampled" or "green-mass".
+TRACEMARK_EXPORT std::string_view audit_statistic_name(audit_statistic s) noexcept;
+
+// One entry of a returned next-token distribution.
+struct token_probability {
+  int32_t token = 0;
+  double p = 0.0;  // in [0, 1]
+};
+
 struct audit_options {
+  // Which statistic the accumulator computes; the add_* calls of the other one throw.
+  audit_statistic statistic = audit_statistic::sampled;
   // Score each distinct (seed, token) tuple once over the whole audit. Turning it off
   // makes the test invalid; only tests and demonstrations do.
   bool dedup = true;
@@ -184,8 +207,13 @@ struct audit_evidence {
   std::string index_path;       // empty: no index
   int64_t index_contexts = 0;
   std::optional<tokenizer_identity> tokenizer;  // the provider's tokenizer, when one was used
+  int32_t top_logprobs = 0;     // green mass: the K of the top-K asked of the suspect (0: not recorded)
 
-  // The test (filled by the accumulator).
+  // The test (filled by the accumulator). For the green-mass statistic, test.stat.scored
+  // counts contexts and test.stat.score is the green mass, test.z and test.log10_p are
+  // those of green_mass, and interval is [0, 1] (no exact interval is computed).
+  audit_statistic statistic = audit_statistic::sampled;
+  green_mass_result green_mass;  // the green-mass statistic's details (zeros for `sampled`)
   scheme_config scheme;
   null_distribution null = null_distribution::binomial(0.25);
   test_result test;           // test.stat.scored distinct tuples, test.stat.score their score sum
@@ -222,6 +250,18 @@ class TRACEMARK_EXPORT audit_accumulator {
   contribution add_reading(std::span<const int32_t> text, std::span<const int32_t> predictions,
                            int64_t n_prompt = 0, std::string_view id = {});
 
+  // Green mass (options.statistic == green_mass): tokens = prompt (first n_prompt) then the
+  // suspect's completion, as for add_completion; top[j] = the distribution the suspect
+  // returned for completion position n_prompt + j (its top-K tokens with probabilities;
+  // top.size() must equal tokens.size() - n_prompt). A position passes the filters of
+  // add_completion, then counts only at the first occurrence of its context id in the
+  // whole audit (dedup_repeats counts the later ones); its green mass is the sum of p over
+  // the distinct green tokens of top[j] (equal tokens are merged by adding their p, which
+  // must not exceed 1 in total). Returns the contexts scored and their green mass.
+  // Sample marks: G when the position's green mass exceeds gamma times its mass, else r.
+  contribution add_distributions(std::span<const int32_t> tokens, int64_t n_prompt,
+                                 std::span<const std::vector<token_probability>> top, std::string_view id = {});
+
   // Adds to the usage counters (the caller knows queries, cache hits, ...).
   audit_usage& usage() noexcept { return usage_; }
 
@@ -234,6 +274,14 @@ class TRACEMARK_EXPORT audit_accumulator {
 
  private:
   audit_mark score_tuple(const int32_t* ctx, uint64_t context_id_value, int32_t token, contribution& c);
+  audit_mark score_distribution(const int32_t* ctx, uint64_t context_id_value, std::span<const token_probability> top,
+                                contribution& c);
+  // The prompt, no-context and prompt-context filters of the black-box modes at position
+  // i (counted); nullopt when the position passes, with its context id in context_id_out.
+  std::optional<audit_mark> black_box_filter(std::span<const int32_t> tokens, int64_t i, int64_t n_prompt,
+                                             uint64_t& context_id_out);
+  void sort_prompt_ids();
+  void require(audit_statistic s, const char* call) const;
   void record_point();
   void keep_sample(std::span<const int32_t> tokens, std::span<const int32_t> scored_tokens, int64_t n_prompt,
                    std::string_view id, std::vector<audit_mark>&& marks);
@@ -245,6 +293,9 @@ class TRACEMARK_EXPORT audit_accumulator {
   std::vector<uint64_t> prompt_ids_;  // sorted context ids of all prompts (prompt filter)
   bool prompt_ids_sorted_ = true;
   test_statistic stat_;
+  std::optional<green_mass_test> mass_;       // the green-mass statistic (only for it)
+  std::vector<std::pair<size_t, int64_t>> mass_points_;  // curve: (terms, contexts) at each point
+  std::vector<token_probability> merged_;     // scratch: one position's distribution, merged by token
   audit_filter_counts filters_;
   audit_usage usage_;
   std::vector<audit_curve_point> curve_;
