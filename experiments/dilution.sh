@@ -21,6 +21,8 @@
 #   --out DIR     default experiments/results/dilution
 #   --only LIST   train and audit only these students (names from the table below)
 #   --quick       smoke test: tiny corpora and students, 1 epoch, into --out (default /tmp/dilution-quick)
+# Environment: H (2) and DELTA (3), the teacher's context width and bias, for the provider
+# choices of docs/AUDIT.md (e.g. H=3 dilution.sh --out results/choice_h3 --only p100_m100k).
 # Then: python3 experiments/summarize_dilution.py OUT > OUT/table.md
 set -euo pipefail
 
@@ -36,13 +38,13 @@ while [[ $# -gt 0 ]]; do
     --build) BUILD=$2; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
     --quick) QUICK=1; [[ $OUT == "$EXP/results/dilution" ]] && OUT=/tmp/dilution-quick; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "dilution.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 # ------------------------------------------------------------------ parameters
-H=2; GAMMA=0.25; DELTA=3          # the teacher's watermark, as in distill.sh
+H=${H:-2}; GAMMA=0.25; DELTA=${DELTA:-3}  # the teacher's watermark, as in distill.sh (H, DELTA: provider choices)
 EPOCHS=2; LR=1e-5; CTX=512        # the training recipe, as in distill.sh
 MAX_TOKENS=256
 MARKED_N=32                       # 25 prompts x 32 x 256: ~200k marked tokens
