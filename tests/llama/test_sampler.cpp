@@ -216,3 +216,69 @@ TEST_CASE("engine errors name the file and the problem") {
   gp.top_p = 0.0f;
   CHECK_THROWS_WITH_AS(session.generate("Once", gp), doctest::Contains("top_p"), tracemark::error);
 }
+
+TEST_CASE("log-probabilities are the model's own distribution: before the watermark and every sampler") {
+  llama_session session(tiny_engine(), 256, 1);
+  const watermarker wm(testing_util::key_from_seed(12), tiny_config(2), 10.0f);  // a strong bias, to see it
+  generation_params gp;
+  gp.max_tokens = 40;
+  gp.seed = 3;
+  gp.stop_at_bos = false;
+
+  // Asking for them changes nothing in the text.
+  const auto plain = session.generate("Once upon a time", gp, &wm);
+  gp.logprobs = 512;  // the whole vocabulary
+  const auto full = session.generate("Once upon a time", gp, &wm);
+  CHECK(full.tokens == plain.tokens);
+  REQUIRE(full.logprobs.size() == full.tokens.size());
+  CHECK(plain.logprobs.empty());
+  for (size_t i = 0; i < full.tokens.size(); ++i) {
+    const position_logprobs& lp = full.logprobs[i];
+    CHECK(lp.sampled.token == full.tokens[i]);
+    REQUIRE(lp.top.size() == 512);
+    double z = 0.0;
+    for (size_t k = 0; k < lp.top.size(); ++k) {
+      z += std::exp(lp.top[k].logprob);
+      if (k > 0) CHECK(lp.top[k].logprob <= lp.top[k - 1].logprob);
+      if (lp.top[k].token == lp.sampled.token) CHECK(lp.top[k].logprob == lp.sampled.logprob);
+    }
+    CHECK(z == doctest::Approx(1.0).epsilon(1e-9));
+  }
+
+  // The first position's distribution is the same whatever the sampling settings and the
+  // watermark: it is read before any sampler.
+  gp.logprobs = 5;
+  gp.max_tokens = 1;
+  const auto base = session.generate("Once upon a time", gp, nullptr);
+  for (int variant = 0; variant < 4; ++variant) {
+    generation_params v = gp;
+    if (variant == 1) v.temperature = 0.3f;
+    if (variant == 2) {
+      v.top_k = 3;
+      v.top_p = 0.5f;
+    }
+    if (variant == 3) v.temperature = 0.0f;
+    const auto r = session.generate("Once upon a time", v, variant % 2 ? &wm : nullptr);
+    REQUIRE(r.logprobs.size() == 1);
+    REQUIRE(r.logprobs[0].top.size() == 5);
+    for (size_t k = 0; k < 5; ++k) {
+      CHECK(r.logprobs[0].top[k].token == base.logprobs[0].top[k].token);
+      CHECK(r.logprobs[0].top[k].logprob == base.logprobs[0].top[k].logprob);
+    }
+  }
+
+  // Greedy without the watermark picks the returned top token; with a strong watermark it
+  // often does not (the bias acts after the returned distribution).
+  gp.temperature = 0.0f;
+  gp.max_tokens = 40;
+  gp.logprobs = 1;
+  const auto greedy = session.generate("Once upon a time", gp, nullptr);
+  for (const position_logprobs& lp : greedy.logprobs) CHECK(lp.sampled.token == lp.top[0].token);
+  const auto greedy_marked = session.generate("Once upon a time", gp, &wm);
+  int64_t off_top = 0;
+  for (const position_logprobs& lp : greedy_marked.logprobs) off_top += lp.sampled.token != lp.top[0].token;
+  CHECK(off_top > 0);
+
+  gp.logprobs = 513;
+  CHECK_THROWS_WITH_AS(session.generate("Once", gp), doctest::Contains("vocabulary size"), tracemark::error);
+}

@@ -594,6 +594,30 @@ TEST_CASE("bad requests get the right 4xx with a JSON error, and the server stay
       {"stream not a bool", "POST", "/v1/completions", R"({"prompt": "a", "stream": "yes"})", alice_key, 400,
        "stream"},
       {"stop sequences", "POST", "/v1/completions", R"({"prompt": "a", "stop": ["\n"]})", alice_key, 400, "stop"},
+      {"logprobs 21", "POST", "/v1/completions", R"({"prompt": "a", "logprobs": 21})", alice_key, 400, "logprobs"},
+      {"logprobs negative", "POST", "/v1/completions", R"({"prompt": "a", "logprobs": -1})", alice_key, 400,
+       "logprobs"},
+      {"logprobs fractional", "POST", "/v1/completions", R"({"prompt": "a", "logprobs": 2.5})", alice_key, 400,
+       "logprobs"},
+      {"logprobs true on completions", "POST", "/v1/completions", R"({"prompt": "a", "logprobs": true})", alice_key,
+       400, "logprobs"},
+      {"logprobs string", "POST", "/v1/completions", R"({"prompt": "a", "logprobs": "5"})", alice_key, 400,
+       "logprobs"},
+      {"top_logprobs on completions", "POST", "/v1/completions", R"({"prompt": "a", "top_logprobs": 3})", alice_key,
+       400, "top_logprobs"},
+      {"chat top_logprobs without logprobs", "POST", "/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 3})", alice_key, 400, "top_logprobs"},
+      {"chat top_logprobs with logprobs false", "POST", "/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": false, "top_logprobs": 0})", alice_key, 400,
+       "top_logprobs"},
+      {"chat logprobs not a bool", "POST", "/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": 5})", alice_key, 400, "logprobs"},
+      {"chat top_logprobs 21", "POST", "/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 21})", alice_key, 400,
+       "top_logprobs"},
+      {"chat top_logprobs fractional", "POST", "/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 1.5})", alice_key, 400,
+       "top_logprobs"},
       {"chat without messages", "POST", "/v1/chat/completions", R"({"max_tokens": 4})", alice_key, 400, "messages"},
       {"chat empty messages", "POST", "/v1/chat/completions", R"({"messages": []})", alice_key, 400, "messages"},
       {"chat bad role", "POST", "/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})",
@@ -719,4 +743,216 @@ TEST_CASE("a full queue gets 503, a vanished client frees its worker, SIGTERM dr
   CHECK(contains(log, "SIGTERM: stopping"));
   CHECK(contains(log, "tracemark serve: stopped"));
   check_no_secrets(log);
+}
+
+namespace {
+
+// Unicode characters (UTF-8 lead bytes) of a string.
+int64_t characters(const std::string& s) {
+  int64_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// The checks every /v1/completions "logprobs" object must pass: OpenAI's four parallel
+// arrays for `text`, k + 1 entries at most per position, the generated token among them
+// with its own log-probability; with ids, the same entries by id, most likely first.
+void check_completion_logprobs(const json& lp, const std::string& text, size_t n_tokens, size_t k, bool with_ids,
+                               const json& token_ids = json()) {
+  REQUIRE(lp.is_object());
+  for (const char* f : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+    CAPTURE(f);
+    REQUIRE(lp[f].is_array());
+    CHECK(lp[f].size() == n_tokens);
+  }
+  CHECK(lp.contains("token_ids") == with_ids);
+  CHECK(lp.contains("top_logprobs_ids") == with_ids);
+  std::string joined;
+  for (size_t i = 0; i < n_tokens; ++i) {
+    const std::string tok = lp["tokens"][i];
+    const double l = lp["token_logprobs"][i];
+    CHECK(l <= 0.0);
+    CHECK(lp["text_offset"][i] == characters(joined));
+    joined += tok;
+    const json& top = lp["top_logprobs"][i];
+    REQUIRE(top.is_object());
+    CHECK(top.size() >= std::min<size_t>(k, 1));
+    CHECK(top.size() <= k + 1);
+    REQUIRE(top.contains(tok));
+    CHECK(top[tok].get<double>() >= l);  // the generated token, or a more likely one with the same text
+    if (with_ids) {
+      CHECK(lp["token_ids"][i] == token_ids[i]);
+      const json& by_id = lp["top_logprobs_ids"][i];
+      REQUIRE(by_id.is_array());
+      CHECK(by_id.size() >= top.size());
+      CHECK(by_id.size() <= k + 1);
+      bool sampled = false;
+      for (size_t j = 0; j < by_id.size(); ++j) {
+        if (j > 0 && j < k) CHECK(by_id[j]["logprob"].get<double>() <= by_id[j - 1]["logprob"].get<double>());
+        if (by_id[j]["id"] == token_ids[i]) {
+          sampled = true;
+          CHECK(by_id[j]["logprob"].get<double>() == l);
+        }
+      }
+      CHECK(sampled);
+    }
+  }
+  CHECK(joined == text);  // stories260K's pieces are whole characters here
+}
+
+}  // namespace
+
+TEST_CASE("log-probabilities: OpenAI's shapes, token ids with return_tokens, the model's distribution, streaming") {
+  temp_dir dir;
+  server_process srv(dir, write_config(dir, true));
+  const int port = srv.port();
+  const std::vector<json> prompts{story, "The little dog"};
+
+  SUBCASE("/v1/completions") {
+    json body = {{"prompt", prompts}, {"max_tokens", 24}, {"seed", 5}, {"n", 2}, {"logprobs", 5}};
+    const reply r = post(port, "/v1/completions", body, alice_key);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    REQUIRE(r.j["choices"].size() == 4);
+    for (const json& ch : r.j["choices"]) {
+      const std::string text = ch["text"];
+      const reply again = post(port, "/v1/completions",
+                               {{"prompt", prompts[ch["index"].get<size_t>() / 2]},
+                                {"max_tokens", 24},
+                                {"seed", 5 + ch["index"].get<int>() % 2},
+                                {"return_tokens", true}},
+                               alice_key);
+      REQUIRE(again.status == 200);
+      CHECK(again.j["choices"][0]["text"] == text);  // asking for logprobs changes nothing
+      CHECK(again.j["choices"][0]["logprobs"].is_null());
+      check_completion_logprobs(ch["logprobs"], text, again.j["choices"][0]["token_ids"].size(), 5, false);
+    }
+    // With return_tokens: the ids, and logprobs 0 gives the generated token only.
+    body = {{"prompt", story}, {"max_tokens", 24}, {"seed", 5}, {"logprobs", 0}, {"return_tokens", true}};
+    json ch = post(port, "/v1/completions", body, alice_key).j["choices"][0];
+    check_completion_logprobs(ch["logprobs"], ch["text"], ch["token_ids"].size(), 0, true, ch["token_ids"]);
+    for (const json& top : ch["logprobs"]["top_logprobs"]) CHECK(top.size() == 1);
+    body["logprobs"] = 20;
+    ch = post(port, "/v1/completions", body, alice_key).j["choices"][0];
+    check_completion_logprobs(ch["logprobs"], ch["text"], ch["token_ids"].size(), 20, true, ch["token_ids"]);
+    for (const json& by_id : ch["logprobs"]["top_logprobs_ids"]) {
+      double mass = 0.0;
+      for (const json& e : by_id) mass += std::exp(e["logprob"].get<double>());
+      CHECK(mass <= 1.0 + 1e-9);
+      CHECK(mass > 0.5);  // the tiny model's top 20 hold most of its mass
+    }
+  }
+
+  SUBCASE("the returned distribution is the model's, before the watermark and the sampling settings") {
+    // alice and bob are marked with different sub-keys, and the settings differ: the first
+    // position's distribution (same prompt) is the same.
+    json first;
+    for (const auto& [bearer, extra] : std::vector<std::pair<std::string, json>>{
+             {alice_key, {{"temperature", 1.0}}},
+             {bob_key, {{"temperature", 0.2}, {"top_k", 3}}},
+             {alice_key, {{"temperature", 0}}}}) {
+      json body = {{"prompt", story}, {"max_tokens", 1}, {"seed", 9}, {"logprobs", 8}, {"return_tokens", true}};
+      body.update(extra);
+      const reply r = post(port, "/v1/completions", body, bearer);
+      REQUIRE_MESSAGE(r.status == 200, r.body);
+      const json& ids = r.j["choices"][0]["logprobs"]["top_logprobs_ids"][0];
+      if (first.is_null()) first = ids;
+      CHECK(ids == first);
+    }
+  }
+
+  SUBCASE("/v1/chat/completions") {
+    json body = {{"messages", json::array({{{"role", "user"}, {"content", "Tell me about a cat."}}})},
+                 {"max_tokens", 16},
+                 {"seed", 2},
+                 {"logprobs", true},
+                 {"top_logprobs", 3}};
+    reply r = post(port, "/v1/chat/completions", body, bob_key);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    const json& lp = r.j["choices"][0]["logprobs"];
+    REQUIRE(lp["content"].is_array());
+    CHECK(lp["refusal"].is_null());
+    CHECK(lp["content"].size() == r.j["usage"]["completion_tokens"]);
+    std::string joined;
+    for (const json& e : lp["content"]) {
+      joined += e["token"].get<std::string>();
+      std::string bytes;
+      for (const json& b : e["bytes"]) bytes += static_cast<char>(b.get<int>());
+      CHECK(bytes == e["token"].get<std::string>());
+      CHECK(e["logprob"].get<double>() <= 0.0);
+      CHECK_FALSE(e.contains("id"));
+      REQUIRE(e["top_logprobs"].size() == 3);
+      for (const json& t : e["top_logprobs"]) {
+        CHECK(t.contains("token"));
+        CHECK(t.contains("bytes"));
+        CHECK(t["logprob"].get<double>() >= e["top_logprobs"][2]["logprob"].get<double>());
+      }
+    }
+    CHECK(joined == r.j["choices"][0]["message"]["content"]);
+    // logprobs alone: no alternatives; with return_tokens: an id next to every token.
+    body.erase("top_logprobs");
+    body["return_tokens"] = true;
+    r = post(port, "/v1/chat/completions", body, bob_key);
+    REQUIRE(r.status == 200);
+    const json& ids = r.j["choices"][0]["token_ids"];
+    const json& content = r.j["choices"][0]["logprobs"]["content"];
+    REQUIRE(content.size() == ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      CHECK(content[i]["id"] == ids[i]);
+      CHECK(content[i]["top_logprobs"].empty());
+    }
+  }
+
+  SUBCASE("streaming carries each token's log-probabilities in its chunk") {
+    for (const bool chat : {false, true}) {
+      CAPTURE(chat);
+      json body = {{"max_tokens", 30}, {"seed", 4}, {"return_tokens", true}};
+      if (chat) {
+        body["messages"] = json::array({{{"role", "user"}, {"content", "A story."}}});
+        body["logprobs"] = true;
+        body["top_logprobs"] = 4;
+      } else {
+        body["prompt"] = story;
+        body["logprobs"] = 4;
+      }
+      const std::string path = chat ? "/v1/chat/completions" : "/v1/completions";
+      const reply plain = post(port, path, body, alice_key);
+      REQUIRE_MESSAGE(plain.status == 200, plain.body);
+      body["stream"] = true;
+      const reply streamed = post(port, path, body, alice_key);
+      REQUIRE(streamed.status == 200);
+      bool done = false;
+      const std::vector<json> events = sse_events(streamed.body, done);
+      CHECK(done);
+      const json& whole = plain.j["choices"][0]["logprobs"];
+      if (chat) {
+        json content = json::array();
+        for (const json& e : events)
+          for (const json& c : e["choices"])
+            if (!c["logprobs"].is_null())
+              for (const json& x : c["logprobs"]["content"]) content.push_back(x);
+        CHECK(content == whole["content"]);
+      } else {
+        json tokens = json::array(), logprobs = json::array(), offsets = json::array(), ids = json::array(),
+             top_ids = json::array();
+        for (const json& e : events)
+          for (const json& c : e["choices"])
+            if (!c["logprobs"].is_null()) {
+              const json& lp = c["logprobs"];
+              CHECK(lp["tokens"].size() >= 1);
+              for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+                tokens.push_back(lp["tokens"][i]);
+                logprobs.push_back(lp["token_logprobs"][i]);
+                offsets.push_back(lp["text_offset"][i]);
+                ids.push_back(lp["token_ids"][i]);
+                top_ids.push_back(lp["top_logprobs_ids"][i]);
+              }
+            }
+        CHECK(tokens == whole["tokens"]);
+        CHECK(logprobs == whole["token_logprobs"]);
+        CHECK(offsets == whole["text_offset"]);
+        CHECK(ids == whole["token_ids"]);
+        CHECK(top_ids == whole["top_logprobs_ids"]);
+      }
+    }
+  }
 }

@@ -3,6 +3,7 @@
 #include <llama.h>
 
 #include "llama_support.h"
+#include "logprobs.h"
 #include "tracemark/error.h"
 #include "tracemark/llama/sampler.h"
 
@@ -19,6 +20,7 @@ struct llama_session::context_holder {
     void operator()(llama_context* c) const noexcept { llama_free(c); }
   };
   std::unique_ptr<llama_context, context_deleter> ctx;
+  llama_support::logprob_reader logprobs;  // scratch of generate_tokens, kept between requests
 };
 
 namespace {
@@ -56,6 +58,7 @@ void validate(const generation_params& p) {
     throw error(errc::invalid_argument, "temperature must lie in [0, 100]");
   if (p.top_k < 0) throw error(errc::invalid_argument, "top_k must be >= 0");
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) throw error(errc::invalid_argument, "top_p must lie in (0, 1]");
+  if (p.logprobs < -1) throw error(errc::invalid_argument, "logprobs must be -1 (none) or >= 0");
 }
 
 }  // namespace
@@ -140,16 +143,23 @@ generation_result llama_session::generate_tokens(std::vector<int32_t> prompt_tok
   const int64_t room = n_ctx_ - static_cast<int64_t>(out.prompt_tokens.size());
   const int64_t limit = std::min<int64_t>(params.max_tokens, room);
   out.finish_reason = "length";
+  const bool with_logprobs = params.logprobs >= 0;
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  if (params.logprobs > n_vocab)
+    throw error(errc::invalid_argument, "logprobs must not exceed the vocabulary size (" + std::to_string(n_vocab) + ")");
   while (static_cast<int64_t>(out.tokens.size()) < limit) {
+    // The model's own distribution: read before any sampler of the chain sees the logits.
+    if (with_logprobs) ctx_->logprobs.read(llama_get_logits_ith(ctx, -1), n_vocab, params.logprobs);
     llama_token tok = llama_sampler_sample(chain.get(), ctx, -1);
     if (llama_vocab_is_eog(vocab, tok) || (params.stop_at_bos && tok == bos)) {
       out.finish_reason = "stop";
       break;
     }
     out.tokens.push_back(tok);
+    if (with_logprobs) out.logprobs.push_back(ctx_->logprobs.entry(tok));
     const std::string piece = engine_.tokenizer().token_to_piece(tok);
     out.text += piece;
-    if (on_token && !on_token(tok, piece)) {
+    if (on_token && !on_token(tok, piece, with_logprobs ? &out.logprobs.back() : nullptr)) {
       out.finish_reason = "stop";
       break;
     }

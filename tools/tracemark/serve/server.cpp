@@ -13,6 +13,7 @@
 
 #include "common/cli.h"
 #include "common/flash_attention_option.h"
+#include "serve/server_logprobs.h"
 #include "tracemark/error.h"
 
 namespace tracemark::cli {
@@ -144,6 +145,7 @@ struct stream_job {
   completion_request req;
   std::vector<std::vector<int32_t>> prompts;
   const watermarker* wm = nullptr;
+  const llama_tokenizer* tok = nullptr;  // for the log-probabilities' token strings
   std::string id, model;
   int64_t created = 0;
 
@@ -161,7 +163,8 @@ struct stream_job {
     return c;
   }
 
-  ordered_json choice(int32_t index, const std::string& text, const char* finish, bool first) const {
+  ordered_json choice(int32_t index, const std::string& text, const char* finish, bool first,
+                      ordered_json logprobs = nullptr) const {
     ordered_json ch;
     ch["index"] = index;
     if (req.chat) {
@@ -169,11 +172,10 @@ struct stream_job {
       if (first) delta["role"] = "assistant";
       if (first || !text.empty()) delta["content"] = text;
       ch["delta"] = std::move(delta);
-      ch["logprobs"] = nullptr;
     } else {
       ch["text"] = text;
-      ch["logprobs"] = nullptr;
     }
+    ch["logprobs"] = std::move(logprobs);
     ch["finish_reason"] = finish ? ordered_json(finish) : ordered_json(nullptr);
     return ch;
   }
@@ -194,13 +196,24 @@ struct stream_job {
             open = write(sink, c);
           }
           std::string pending;  // bytes of an unfinished UTF-8 character
+          std::vector<position_logprobs> pending_lp;  // the log-probabilities of the tokens not yet sent
+          int64_t offset = 0;                         // characters of the choice's text sent so far
+          auto logprobs_of_pending = [&]() -> ordered_json {
+            if (req.logprobs < 0 || pending_lp.empty()) return nullptr;
+            ordered_json lp = req.chat ? chat_logprobs(*tok, pending_lp, req.return_tokens)
+                                       : completion_logprobs(*tok, pending_lp, offset, req.return_tokens);
+            pending_lp.clear();
+            return lp;
+          };
           const generation_result r = lease.session().generate_tokens(
-              prompts[p], g, wm, [&](int32_t, std::string_view piece) {
+              prompts[p], g, wm, [&](int32_t, std::string_view piece, const position_logprobs* lp) {
                 pending += piece;
+                if (lp) pending_lp.push_back(*lp);
                 const size_t n = utf8_complete_prefix(pending);
                 if (n == 0) return true;
                 ordered_json c = chunk_base();
-                c["choices"] = ordered_json::array({choice(index, pending.substr(0, n), nullptr, false)});
+                c["choices"] = ordered_json::array(
+                    {choice(index, pending.substr(0, n), nullptr, false, logprobs_of_pending())});
                 pending.erase(0, n);
                 open = write(sink, c);
                 return open;  // the client went away: stop generating
@@ -209,7 +222,7 @@ struct stream_job {
           tl_log.tokens = prompt_total + completion_total;
           if (!open) break;
           ordered_json c = chunk_base();
-          ordered_json last = choice(index, pending, r.finish_reason.c_str(), false);
+          ordered_json last = choice(index, pending, r.finish_reason.c_str(), false, logprobs_of_pending());
           if (req.return_tokens) {
             last["token_ids"] = r.tokens;
             last["prompt_token_ids"] = r.prompt_tokens;
@@ -276,6 +289,7 @@ void server::completions(const httplib::Request& req, httplib::Response& res, bo
     job->req = std::move(r);
     job->prompts = std::move(prompts);
     job->wm = wm;
+    job->tok = &engine_.tokenizer();
     job->id = id;
     job->model = model_name_;
     job->created = created;
@@ -309,7 +323,14 @@ void server::completions(const httplib::Request& req, httplib::Response& res, bo
       } else {
         ch["text"] = out.text;
       }
-      ch["logprobs"] = nullptr;
+      if (r.logprobs < 0) {
+        ch["logprobs"] = nullptr;
+      } else if (chat) {
+        ch["logprobs"] = chat_logprobs(engine_.tokenizer(), out.logprobs, r.return_tokens);
+      } else {
+        int64_t offset = 0;
+        ch["logprobs"] = completion_logprobs(engine_.tokenizer(), out.logprobs, offset, r.return_tokens);
+      }
       ch["finish_reason"] = out.finish_reason;
       if (r.return_tokens) {
         ch["token_ids"] = out.tokens;

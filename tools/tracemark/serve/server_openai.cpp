@@ -5,6 +5,7 @@
 #include <random>
 #include <sstream>
 
+#include "serve/server_logprobs.h"
 
 namespace tracemark::cli {
 
@@ -78,13 +79,6 @@ void refuse_unsupported(const json& j, bool chat) {
   if (const json* v = field(j, "stop")) {
     if (!(v->is_array() && v->empty())) bad("stop", "stop sequences are not supported by this server");
   }
-  if (const json* v = field(j, "logprobs")) {
-    if (!(v->is_boolean() && !v->get<bool>()) && !(v->is_number() && v->get<double>() == 0.0))
-      bad("logprobs", "log probabilities are not supported by this server");
-  }
-  if (const json* v = field(j, "top_logprobs")) {
-    if (!(v->is_number() && v->get<double>() == 0.0)) bad("top_logprobs", "not supported by this server");
-  }
   if (!chat) {
     if (const json* v = field(j, "echo"))
       if (!(v->is_boolean() && !v->get<bool>())) bad("echo", "echo is not supported by this server");
@@ -120,6 +114,27 @@ std::string message_content(const json& m, const std::string& where) {
     return text;
   }
   bad(where + ".content", "expected a string or an array of text parts, got " + got(*c));
+}
+
+// "logprobs" and "top_logprobs" in OpenAI's two forms: an integer k on /v1/completions;
+// a boolean plus an integer on /v1/chat/completions (top_logprobs needs logprobs: true).
+int32_t parse_logprobs(const json& j, bool chat) {
+  const std::string range = "[0, " + std::to_string(max_logprobs) + "]";
+  if (!chat) {
+    if (const json* t = field(j, "top_logprobs"))
+      if (!(t->is_number() && t->get<double>() == 0.0))
+        bad("top_logprobs", "is a chat completions field; on /v1/completions send \"logprobs\": k, k in " + range);
+    const json* v = field(j, "logprobs");
+    if (!v || (v->is_boolean() && !v->get<bool>())) return -1;  // false: none, as before
+    if (!v->is_number())
+      bad("logprobs", "expected an integer in " + range + " (the most likely tokens returned per position), got " +
+                          got(*v));
+    return static_cast<int32_t>(*integer_in(j, "logprobs", 0, max_logprobs));
+  }
+  const bool on = boolean(j, "logprobs", false);
+  const std::optional<int64_t> k = integer_in(j, "top_logprobs", 0, max_logprobs);
+  if (k && !on) bad("top_logprobs", "needs \"logprobs\": true");
+  return on ? static_cast<int32_t>(k.value_or(0)) : -1;
 }
 
 }  // namespace
@@ -230,6 +245,8 @@ completion_request parse_completion_request(const std::string& body, bool chat, 
     }
   }
   r.return_tokens = boolean(j, "return_tokens", false);
+  r.logprobs = parse_logprobs(j, chat);
+  r.gen.logprobs = r.logprobs;
   if (const json* model = field(j, "model"))
     if (!model->is_string()) bad("model", "expected a string, got " + got(*model));
   return r;

@@ -43,7 +43,10 @@ struct completion_request {
   int32_t n = 1;                      // completions per prompt; completion i uses seed + i
   bool stream = false;
   bool include_usage = false;         // stream_options.include_usage
-  bool return_tokens = false;         // extension: token ids in each choice
+  bool return_tokens = false;         // extension: token ids in each choice (and in logprobs)
+  // -1: no log-probabilities; k >= 0: each token's log-probability and the k most likely
+  // (completions: "logprobs": k; chat: "logprobs": true with "top_logprobs": k, default 0).
+  int32_t logprobs = -1;
 };
 
 // Limits of a request.

@@ -21,6 +21,22 @@ struct generation_params {
   float top_p = 1.0f;         // 1 = off
   uint32_t seed = 0;          // sampling seed (llama_sampler_init_dist)
   bool stop_at_bos = true;    // some models (stories260K) emit BOS, not EOS, between texts
+  // -1: no log-probabilities. k >= 0 (at most the vocabulary size): for every generated
+  // token, its log-probability and those of the k most likely tokens, all under the model's
+  // own next-token distribution: the log-softmax of the raw logits at temperature 1, before
+  // the watermark, top-k, top-p and temperature (docs/SERVER.md, "Log-probabilities").
+  int32_t logprobs = -1;
+};
+
+struct token_logprob {
+  int32_t token = 0;
+  double logprob = 0.0;  // natural log, <= 0
+};
+
+// The log-probabilities at one generated position (generation_params::logprobs).
+struct position_logprobs {
+  token_logprob sampled;           // the token that was generated
+  std::vector<token_logprob> top;  // the k most likely, most likely first (ties: smaller id first)
 };
 
 struct generation_result {
@@ -28,6 +44,7 @@ struct generation_result {
   std::vector<int32_t> tokens;         // generated, stop token excluded
   std::string text;                    // the generated tokens' pieces, concatenated (exact bytes)
   std::string finish_reason;           // "length" or "stop"
+  std::vector<position_logprobs> logprobs;  // one per generated token when params.logprobs >= 0, else empty
 };
 
 // A loaded model. Immutable after construction; share it between sessions and threads.
@@ -67,8 +84,9 @@ class llama_session {
   llama_session(const llama_session&) = delete;
   llama_session& operator=(const llama_session&) = delete;
 
-  // Called with each generated token id and its text piece; return false to stop.
-  using token_callback = std::function<bool(int32_t token, std::string_view piece)>;
+  // Called with each generated token id, its text piece and its log-probabilities (null
+  // unless params.logprobs >= 0); return false to stop.
+  using token_callback = std::function<bool(int32_t token, std::string_view piece, const position_logprobs* lp)>;
 
   // Generates after `prompt` (tokenized with BOS if the vocabulary adds one). With a
   // watermarker, its sampler runs first in the chain (see sampler.h) and the prompt
