@@ -309,8 +309,11 @@ audit_evidence audit_accumulator::evidence() const {
     e.test.z = e.green_mass.z;
     e.test.log10_p = e.green_mass.log10_p;
     e.interval = score_interval{0.0, 1.0};
-    for (size_t k = 0; k < mass_points_.size(); ++k)
-      e.curve[k].log10_p = mass_->result(mass_points_[k].first, mass_points_[k].second).log10_p;
+    for (size_t k = 0; k < mass_points_.size(); ++k) {
+      const green_mass_result r = mass_->result(mass_points_[k].first, mass_points_[k].second);
+      e.curve[k].log10_p = r.log10_p;
+      e.curve[k].mass = r.mass;
+    }
   } else {
     e.test = e.null.test(stat_);
     e.interval = e.null.interval(stat_, options_.confidence);
@@ -319,7 +322,7 @@ audit_evidence audit_accumulator::evidence() const {
   e.filters = filters_;
   e.usage = usage_;
   if (e.curve.empty() || e.curve.back().scored != stat_.scored)
-    e.curve.push_back({stat_.scored, stat_.score, e.test.log10_p});
+    e.curve.push_back({stat_.scored, stat_.score, e.test.log10_p, e.green_mass.mass});
   e.samples = samples_;
   if (options_.index) e.index_contexts = static_cast<int64_t>(options_.index->size());
   return e;

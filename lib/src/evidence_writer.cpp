@@ -258,6 +258,7 @@ std::string audit_record_json(const audit_evidence& e, const evidence_params& p,
     json point;
     sums(point, test_statistic{c.scored, c.score}, false);
     point["log10_p"] = number(c.log10_p);
+    if (by_mass) point["mass"] = number(c.mass);
     curve.push_back(std::move(point));
   }
   j["curve"] = std::move(curve);

@@ -135,6 +135,27 @@ def fresh_records(cli, golden, model, work):
     add("audit-tokens.json", run_cli(cli, ["audit"] + K + ids + ["--suspect-outputs", inp("dump-tokens.jsonl"),
                                                                 "--keep-samples", "2", "--quiet", "--json", "-"],
                                      work))
+    # The green-mass statistic on the same dump, each record given made-up returned
+    # log-probabilities in tracemark serve's shape (token ids included).
+    mass_dump = os.path.join(work, "dump-logprobs.jsonl")
+    with open(inp("dump-tokens.jsonl"), encoding="utf-8") as f, open(mass_dump, "w", encoding="utf-8") as g:
+        for line in f:
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if "tokens" not in rec:  # the error record
+                continue
+            toks = rec["tokens"]
+            rec["logprobs"] = {
+                "tokens": [str(t) for t in toks], "token_logprobs": [-0.5] * len(toks),
+                "top_logprobs": [{str(t): -0.5} for t in toks], "text_offset": list(range(len(toks))),
+                "token_ids": toks,
+                "top_logprobs_ids": [[{"id": t, "logprob": -0.5}, {"id": (t * 7 + 3) % 512, "logprob": -1.5}]
+                                     for t in toks]}
+            g.write(json.dumps(rec) + "\n")
+    add("audit-green-mass.json", run_cli(cli, ["audit"] + K + ids + ["--suspect-outputs", mass_dump,
+                                                                    "--statistic", "green-mass", "--keep-samples",
+                                                                    "1", "--quiet", "--json", "-"], work))
     if model:
         V = ["--vocab", model, "-H", "2"]
         add("detect-text-jsonl.jsonl", run_cli(cli, ["detect"] + K + V + ["--field", "text", "--prompt-field", "prompt",
@@ -241,6 +262,20 @@ def negative_cases(by_kind):
             lambda r: (r.__setitem__("detected", True), r.__setitem__("verdict", "not_detected")))
     damaged("audit_record", "no filters", del_(["filters"]))
     damaged("audit_record", "mode 'grey-box'", set_(["mode"], "grey-box"))
+    mass = [r for r in by_kind.get("audit_record", []) if r.get("statistic") == "green-mass"]
+    if not mass:
+        fail("no green-mass audit record to damage")
+    else:
+        by_kind["audit_record+green-mass"] = mass
+        damaged("audit_record+green-mass", "statistic 'logits'", set_(["statistic"], "logits"))
+        damaged("audit_record+green-mass", "green mass without its details", set_(["green_mass"], None))
+        damaged("audit_record+green-mass", "green mass written as a count", lambda r: r.__setitem__("green", 3) or
+                r.pop("score"))
+        damaged("audit_record+green-mass", "green_mass without bound", del_(["green_mass", "bound"]))
+    sampled = [r for r in by_kind.get("audit_record", []) if r.get("statistic") == "sampled"]
+    if sampled:
+        by_kind["audit_record+sampled"] = sampled
+        damaged("audit_record+sampled", "sampled with green_mass details", set_(["green_mass"], {"contexts": 1}))
     damaged("server_detection", "verdict null", set_(["verdict"], None))
     damaged("server_detection", "no key_fingerprint", del_(["key_fingerprint"]))
     damaged("server_attribution", "no best", del_(["best"]))

@@ -183,8 +183,9 @@ struct audit_usage {
 // One point of the cumulative green rate (for a chart): after `scored` tuples.
 struct audit_curve_point {
   int64_t scored = 0;
-  double score = 0.0;  // green tuples, for green lists
+  double score = 0.0;  // green tuples, for green lists; the green mass for the green-mass statistic
   double log10_p = 0.0;
+  double mass = 0.0;   // green mass only: the total probability mass so far
 };
 
 // One document with per-position marks (for reports).

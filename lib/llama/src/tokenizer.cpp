@@ -207,6 +207,12 @@ std::string llama_tokenizer::token_to_piece(int32_t token, bool special) const {
   return piece;
 }
 
+bool llama_tokenizer::is_byte_token(int32_t token) const {
+  const impl& m = get();
+  m.check_token(token);
+  return (llama_vocab_get_attr(m.vocab, token) & LLAMA_TOKEN_ATTR_BYTE) != 0;
+}
+
 int32_t llama_tokenizer::n_vocab() const { return get().n_vocab; }
 int32_t llama_tokenizer::bos() const { return llama_vocab_bos(get().vocab); }
 int32_t llama_tokenizer::eos() const { return llama_vocab_eos(get().vocab); }

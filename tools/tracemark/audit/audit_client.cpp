@@ -34,6 +34,8 @@ completion_cache::completion_cache(std::string path) : path_(std::move(path)) {
       e.text = rec.at("text").get<std::string>();
       if (rec.contains("completion_tokens") && rec["completion_tokens"].is_number_integer())
         e.completion_tokens = rec["completion_tokens"].get<int64_t>();
+      if (rec.contains("logprobs") && rec["logprobs"].is_object()) e.logprobs = rec["logprobs"];
+      if (rec.contains("prompt_token_ids")) e.prompt_token_ids = rec["prompt_token_ids"].get<std::vector<int32_t>>();
       entries_[rec.at("request").dump()] = std::move(e);
     } catch (const nlohmann::json::exception&) {
       ++ignored_lines_;  // torn or foreign line
@@ -61,6 +63,8 @@ void completion_cache::store(const std::string& key, const nlohmann::json& reque
   rec["request"] = request;
   rec["text"] = e.text;
   rec["completion_tokens"] = e.completion_tokens ? nlohmann::json(*e.completion_tokens) : nlohmann::json(nullptr);
+  if (!e.logprobs.is_null()) rec["logprobs"] = e.logprobs;
+  if (!e.prompt_token_ids.empty()) rec["prompt_token_ids"] = e.prompt_token_ids;
   std::ofstream out(path_, std::ios::binary | std::ios::app);
   if (need_newline_) out << '\n';
   out << rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
@@ -78,6 +82,9 @@ nlohmann::json completion_request(const std::string& base_url, const completion_
   r["top_p"] = p.top_p;
   r["model"] = p.model;
   r["seed"] = job.seed;
+  // Only when asked for, so that the keys of audits without them stay what they were.
+  if (p.logprobs >= 0) r["logprobs"] = p.logprobs;
+  if (p.return_tokens) r["return_tokens"] = true;
   return r;
 }
 
@@ -141,7 +148,7 @@ std::vector<completion_result> fetch_completions(const std::vector<completion_jo
     requests[i] = completion_request(o.base_url, jobs[i], p);
     keys[i] = requests[i].dump();
     if (const auto hit = cache.find(keys[i])) {
-      results[i] = {hit->text, hit->completion_tokens};
+      results[i] = *hit;
       ++stats.cache_hits;
     } else {
       pending.push_back(i);
@@ -181,6 +188,8 @@ std::vector<completion_result> fetch_completions(const std::vector<completion_jo
                              {"top_p", p.top_p},         {"seed", jobs[i].seed},       {"n", 1},
                              {"stream", false}};
       if (!p.model.empty()) body["model"] = p.model;
+      if (p.logprobs >= 0) body["logprobs"] = p.logprobs;
+      if (p.return_tokens) body["return_tokens"] = true;
       const std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
       std::string last_problem;
@@ -214,12 +223,23 @@ std::vector<completion_result> fetch_completions(const std::vector<completion_jo
         }
         try {
           const nlohmann::json j = nlohmann::json::parse(res->body);
+          const nlohmann::json& choice = j.at("choices").at(0);
           completion_result r;
-          r.text = j.at("choices").at(0).at("text").get<std::string>();
+          r.text = choice.at("text").get<std::string>();
           if (j.contains("usage") && j["usage"].is_object() && j["usage"].contains("completion_tokens") &&
               j["usage"]["completion_tokens"].is_number_integer())
             r.completion_tokens = j["usage"]["completion_tokens"].get<int64_t>();
-          cache.store(keys[i], requests[i], {r.text, r.completion_tokens});
+          if (p.logprobs >= 0) {
+            if (!choice.contains("logprobs") || !choice["logprobs"].is_object()) {
+              fail("the suspect answered without \"logprobs\": it does not return log-probabilities "
+                   "(--statistic green-mass needs them)");
+              break;
+            }
+            r.logprobs = choice["logprobs"];
+          }
+          if (choice.contains("prompt_token_ids") && choice["prompt_token_ids"].is_array())
+            r.prompt_token_ids = choice["prompt_token_ids"].get<std::vector<int32_t>>();
+          cache.store(keys[i], requests[i], r);
           results[i] = std::move(r);
           ++queries;
           done = true;

@@ -22,6 +22,10 @@ struct completion_params {
   double temperature = 1.0;
   double top_p = 1.0;
   std::string model;  // sent as "model" when not empty
+  // >= 0: ask for "logprobs": k (the green-mass statistic); the answer must carry them.
+  int32_t logprobs = -1;
+  // Send "return_tokens": true (tracemark serve's extension: token ids in the answer).
+  bool return_tokens = false;
 };
 
 struct completion_job {
@@ -40,9 +44,11 @@ struct client_options {
 };
 
 // The on-disk cache: one JSON object per line, {"request": {...}, "text": "...",
-// "completion_tokens": n|null}. The request holds the URL, the prompt, the sampling
-// parameters and the seed (not the API key); identical requests are answered from here.
-// A torn last line (an interrupted write) is ignored.
+// "completion_tokens": n|null}, plus "logprobs" (the choice's object) and
+// "prompt_token_ids" when the answer had them. The request holds the URL, the prompt, the
+// sampling parameters, the seed and, when asked for, "logprobs" and "return_tokens" (not
+// the API key); identical requests are answered from here. A torn last line (an
+// interrupted write) is ignored.
 class completion_cache {
  public:
   // Loads `path` if it exists; an empty path disables the cache.
@@ -50,6 +56,8 @@ class completion_cache {
   struct entry {
     std::string text;
     std::optional<int64_t> completion_tokens;
+    nlohmann::json logprobs;                // the choice's "logprobs" object, or null
+    std::vector<int32_t> prompt_token_ids;  // the choice's "prompt_token_ids" (return_tokens), or empty
   };
   std::optional<entry> find(const std::string& request_key) const;
   // Appends and flushes one line (thread-safe). Throws std::runtime_error on a write failure.
@@ -81,13 +89,11 @@ class fetch_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct completion_result {
-  std::string text;
-  std::optional<int64_t> completion_tokens;  // from "usage" when the server reports it
-};
+using completion_result = completion_cache::entry;  // completion_tokens: from "usage" when reported
 
 // Fetches one completion per job (cache first), `concurrency` at a time, in any order;
-// results are returned in job order. On a permanent failure, requests in flight finish
+// results are returned in job order. With p.logprobs >= 0 an answer without a "logprobs"
+// object is a permanent error (the suspect does not return them). On a permanent failure, requests in flight finish
 // (and are cached), no new ones start, and fetch_error is thrown. Throws std::invalid_argument
 // for a malformed base URL.
 std::vector<completion_result> fetch_completions(const std::vector<completion_job>& jobs, const completion_params& p,

@@ -66,6 +66,7 @@ std::vector<audit_document> read_documents(const std::string& path, const llama_
       if (!tr.error.empty()) throw audit_input_error(false, where + ": " + tr.error);
       d.tokens = std::move(tr.tokens);
       d.n_prompt = tr.n_prompt;
+      d.token_ids = true;
       d.id = std::move(id);
       d.prompt = std::move(prompt);
     } else if (rec.contains("text")) {
@@ -81,6 +82,7 @@ std::vector<audit_document> read_documents(const std::string& path, const llama_
       throw audit_input_error(false, where + ": a record needs \"tokens\" (token ids) or \"text\"");
     }
     if (rec.contains("watermarked") && rec["watermarked"].is_boolean()) d.watermarked = rec["watermarked"].get<bool>();
+    if (rec.contains("logprobs") && rec["logprobs"].is_object()) d.logprobs = std::move(rec["logprobs"]);
     if (rec.contains("key_fingerprint") && rec["key_fingerprint"].is_string())
       d.key_fingerprint = rec["key_fingerprint"].get<std::string>();
     docs.push_back(std::move(d));

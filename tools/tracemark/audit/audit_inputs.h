@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct audit_document {
   int64_t n_prompt = 0;
   int watermarked = -1;         // the record's "watermarked" flag: 1, 0, or -1 when absent
   std::string key_fingerprint;  // the record's "key_fingerprint", when present
+  bool token_ids = false;       // the record gave token ids ("tokens"), not text
+  nlohmann::json logprobs;      // the record's "logprobs" object (green mass), or null
 };
 
 // A record could not be used; the message names the file and line. Exit code 2 (usage:
@@ -45,7 +48,8 @@ struct read_stats {
 // Reads one JSON object per line. A record is either
 //   {"tokens": [ids], "prompt_tokens": [ids]?}              token ids (prompt optional), or
 //   {"text": "...", "prompt": "..."?}                       text, tokenized with `vocab`
-// plus optional "id". Records with an "error" field are skipped and counted. With a
+// plus optional "id" and "logprobs" (a completion choice's object, for the green-mass
+// statistic). Records with an "error" field are skipped and counted. With a
 // prompt, text is tokenized as the model saw it: tokenize(prompt + text) with BOS when the
 // vocabulary adds one, the prompt being the leading tokens that tokenize(prompt) gives
 // (SentencePiece would otherwise add a space token at the start of the text).

@@ -17,6 +17,7 @@
 
 #include "audit/audit_client.h"
 #include "audit/audit_inputs.h"
+#include "audit/audit_logprobs.h"
 #include "audit/audit_report.h"
 #include "common/sign_output.h"
 #include "common/cli.h"
@@ -43,6 +44,9 @@ struct audit_flags {
   std::string index_path;
   bool no_prompt_filter = false;
   bool global_first_occurrence = false;
+  std::string statistic = "sampled";
+  int32_t top_logprobs = -1;  // -1: not given (20 with green-mass)
+  bool no_token_ids = false;
   double alpha = 1e-6;
   std::string json_out;
   std::string report_out;
@@ -76,6 +80,13 @@ const char* const audit_footer =
     "        The API key is read from the environment variable named by --api-key-env, never printed.\n"
     "  --suspect-outputs DUMP.jsonl   black box from a dump: {\"prompt\": \"...\", \"text\": \"...\"} (with --vocab)\n"
     "        or {\"prompt_tokens\": [ids], \"tokens\": [ids]} per line.\n"
+    "\n"
+    "Statistics (--statistic):\n"
+    "  sampled      (default) the suspect's sampled tokens (reading mode: its top-1 predictions), exact binomial test.\n"
+    "  green-mass   black box with log-probabilities: the suspect's returned top-K distribution at each distinct\n"
+    "               context (--top-logprobs K, default 20), scored by the probability it puts on green tokens; the\n"
+    "               p-value is a Chernoff bound, valid under the null. --suspect-url asks for \"logprobs\": K (and\n"
+    "               \"return_tokens\" for token ids, unless --no-token-ids); a dump needs a \"logprobs\" object per line.\n"
     "\n"
     "Every distinct (seed, token) tuple is scored once over the whole audit. Black box: tuples whose\n"
     "context occurs in any prompt are dropped (the suspect may copy the prompt). --index FILE (from\n"
@@ -128,12 +139,25 @@ void print_summary(std::ostream& out, const audit_evidence& e, const std::string
                    const std::string& cache_note) {
   const test_result& t = e.test;
   const double rate = t.stat.scored > 0 ? t.stat.score / static_cast<double>(t.stat.scored) : 0.0;
-  out << "tracemark audit (" << audit_mode_name(e.mode) << ") of " << e.suspect << "\n";
+  out << "tracemark audit (" << audit_mode_name(e.mode) << ", statistic " << audit_statistic_name(e.statistic)
+      << ") of " << e.suspect << "\n";
   out << "  key " << e.key_fingerprint << ", scheme " << scheme_description(e.scheme) << "\n";
-  out << "  scored " << t.stat.scored << " distinct tuples, " << t.stat.score << " green: green rate "
-      << significant(rate, 4) << " (" << significant(100 * e.confidence, 3) << "% CI " << significant(e.interval.low, 4)
-      << " to " << significant(e.interval.high, 4) << ") against " << significant(e.null.mean(1), 4) << " by chance\n";
-  out << "  " << p_words(t.log10_p) << " (log10 p = " << significant(t.log10_p, 4) << ", z = " << significant(t.z, 3) << ")\n";
+  if (e.statistic == audit_statistic::green_mass) {
+    const green_mass_result& g = e.green_mass;
+    out << "  scored " << g.contexts << " distinct contexts (top " << e.top_logprobs << " tokens each): green mass "
+        << significant(g.green_mass, 6) << " of " << significant(g.mass, 6) << " = green share "
+        << significant(g.mass > 0 ? g.green_mass / g.mass : 0.0, 4) << " against " << significant(e.null.mean(1), 4)
+        << " by chance\n";
+    out << "  " << p_words(t.log10_p) << " (Chernoff bound: log10 p <= " << significant(t.log10_p, 4)
+        << ", z = " << significant(t.z, 3) << ")\n";
+  } else {
+    out << "  scored " << t.stat.scored << " distinct tuples, " << t.stat.score << " green: green rate "
+        << significant(rate, 4) << " (" << significant(100 * e.confidence, 3) << "% CI "
+        << significant(e.interval.low, 4) << " to " << significant(e.interval.high, 4) << ") against "
+        << significant(e.null.mean(1), 4) << " by chance\n";
+    out << "  " << p_words(t.log10_p) << " (log10 p = " << significant(t.log10_p, 4) << ", z = " << significant(t.z, 3)
+        << ")\n";
+  }
   if (e.detected())
     out << "  verdict: RADIOACTIVE at alpha = " << significant(e.alpha)
         << ": the suspect's tokens are greener than chance allows; it very likely learned from text marked "
@@ -144,7 +168,8 @@ void print_summary(std::ostream& out, const audit_evidence& e, const std::string
            "evidence, not proof of absence)\n";
   if (t.stat.scored == 0) out << "  warning: nothing was scored; check the inputs and the scheme flags\n";
   const audit_filter_counts& f = e.filters;
-  out << "  dropped: " << f.dedup_repeats << " repeated tuples, " << f.not_first_occurrence
+  out << "  dropped: " << f.dedup_repeats
+      << (e.statistic == audit_statistic::green_mass ? " repeated contexts, " : " repeated tuples, ") << f.not_first_occurrence
       << " not first occurrence, " << f.prompt_context << " prompt contexts, " << f.not_in_index
       << " not in index, " << f.no_context << " without context\n";
   out << "  used: " << e.usage.documents << " documents, " << e.usage.tokens << " tokens, " << e.usage.positions
@@ -188,6 +213,16 @@ int run_audit(const audit_flags& f) {
   if (!(f.retry_delay_s >= 0)) throw usage_error("--retry-delay must be >= 0");
   if (f.gen.max_tokens < 1) throw usage_error("--max-tokens must be at least 1");
   if (f.threads < 1) throw usage_error("--threads must be at least 1");
+  const bool by_mass = f.statistic == "green-mass";
+  if (!by_mass && f.statistic != "sampled")
+    throw usage_error("--statistic must be sampled or green-mass (got " + f.statistic + ")");
+  if (by_mass && mode == audit_mode::reading)
+    throw usage_error("--statistic green-mass scores returned distributions: use --suspect-url, or --suspect-outputs "
+                      "with \"logprobs\" in each record");
+  if (!by_mass && (f.top_logprobs >= 0 || f.no_token_ids))
+    throw usage_error("--top-logprobs and --no-token-ids are for --statistic green-mass");
+  if (by_mass && f.top_logprobs < -1) throw usage_error("--top-logprobs must be >= 0");
+  const int32_t top_k = by_mass ? (f.top_logprobs >= 0 ? f.top_logprobs : 20) : 0;
 
   const std::optional<key> master = load_key(f.key_path);
   std::optional<signing_key> signer;  // a bad signing key fails before the audit's queries
@@ -222,7 +257,12 @@ int run_audit(const audit_flags& f) {
   opts.first_occurrence_global = f.global_first_occurrence;
   opts.index = index ? &*index : nullptr;
   opts.n_samples = static_cast<size_t>(f.keep_samples);
+  opts.statistic = by_mass ? audit_statistic::green_mass : audit_statistic::sampled;
   audit_accumulator acc(*sch, opts);
+  // Token strings without ids are mapped with the provider's vocabulary (audit_logprobs.h).
+  std::optional<token_string_map> strings;
+  if (by_mass && vocab) strings.emplace(*vocab);
+  const token_string_map* string_map = strings ? &*strings : nullptr;
   std::string api_note, cache_note;
 
   try {
@@ -243,10 +283,27 @@ int run_audit(const audit_flags& f) {
     } else if (mode == audit_mode::suspect_outputs) {
       read_stats rs;
       const std::vector<audit_document> docs = read_documents(f.suspect_outputs, vocab.get(), config.vocab_size, rs);
-      // The prompt filter is global: every prompt first, then the completions.
-      for (const audit_document& d : docs)
-        acc.add_prompt(std::span<const int32_t>(d.tokens).first(static_cast<size_t>(d.n_prompt)));
-      for (const audit_document& d : docs) acc.add_completion(d.tokens, d.n_prompt, d.id);
+      if (by_mass) {
+        std::vector<distribution_document> dd;
+        for (const audit_document& d : docs) {
+          if (d.logprobs.is_null())
+            throw audit_input_error(false, d.id + ": --statistic green-mass needs a \"logprobs\" object in every record");
+          dd.push_back(distribution_document_of(
+              std::vector<int32_t>(d.tokens.begin(), d.tokens.begin() + static_cast<std::ptrdiff_t>(d.n_prompt)),
+              d.logprobs, string_map, config.vocab_size, d.id));
+          const auto completion = std::span<const int32_t>(d.tokens).subspan(static_cast<size_t>(d.n_prompt));
+          const auto returned = std::span<const int32_t>(dd.back().tokens).subspan(static_cast<size_t>(d.n_prompt));
+          if (d.token_ids && !completion.empty() && !std::equal(completion.begin(), completion.end(),
+                                                                 returned.begin(), returned.end()))
+            throw audit_input_error(false, d.id + ": its \"tokens\" differ from the tokens of its \"logprobs\"");
+        }
+        add_distribution_documents(acc, dd);
+      } else {
+        // The prompt filter is global: every prompt first, then the completions.
+        for (const audit_document& d : docs)
+          acc.add_prompt(std::span<const int32_t>(d.tokens).first(static_cast<size_t>(d.n_prompt)));
+        for (const audit_document& d : docs) acc.add_completion(d.tokens, d.n_prompt, d.id);
+      }
     } else {
       const std::vector<std::string> prompts = read_prompts(f.prompts_file);
       std::vector<completion_job> jobs;
@@ -265,8 +322,13 @@ int run_audit(const audit_flags& f) {
       completion_cache cache(f.no_cache ? std::string() : f.cache_path);
       fetch_stats fs;
       std::vector<completion_result> results;
+      completion_params gen = f.gen;
+      if (by_mass) {
+        gen.logprobs = top_k;
+        gen.return_tokens = !f.no_token_ids;
+      }
       try {
-        results = fetch_completions(jobs, f.gen, co, cache, fs);
+        results = fetch_completions(jobs, gen, co, cache, fs);
       } catch (const fetch_error& e) {
         print_error("audit", std::string(e.what()) +
                                  (cache.path().empty() ? std::string()
@@ -279,16 +341,28 @@ int run_audit(const audit_flags& f) {
       }
       if (!cache.path().empty())
         cache_note = "cache: " + cache.path() + " (" + std::to_string(cache.size()) + " completions)";
-      std::vector<audit_document> docs;
-      docs.reserve(jobs.size());
-      for (size_t i = 0; i < jobs.size(); ++i) {
-        const std::string id = "prompt " + std::to_string(i / static_cast<size_t>(f.n) + 1) + " seed " +
-                               std::to_string(jobs[i].seed);
-        docs.push_back(tokenize_document(*vocab, jobs[i].prompt, results[i].text, id));
+      auto job_id = [&](size_t i) {
+        return "prompt " + std::to_string(i / static_cast<size_t>(f.n) + 1) + " seed " + std::to_string(jobs[i].seed);
+      };
+      if (by_mass) {
+        // The contexts are the ids the suspect returned, after the prompt's (its own ids
+        // when it returns them, else the provider's tokenization of the prompt).
+        std::vector<distribution_document> dd;
+        for (size_t i = 0; i < jobs.size(); ++i)
+          dd.push_back(distribution_document_of(results[i].prompt_token_ids.empty()
+                                                    ? vocab->tokenize(jobs[i].prompt, /*add_special=*/true)
+                                                    : results[i].prompt_token_ids,
+                                                results[i].logprobs, string_map, config.vocab_size, job_id(i)));
+        add_distribution_documents(acc, dd);
+      } else {
+        std::vector<audit_document> docs;
+        docs.reserve(jobs.size());
+        for (size_t i = 0; i < jobs.size(); ++i)
+          docs.push_back(tokenize_document(*vocab, jobs[i].prompt, results[i].text, job_id(i)));
+        for (const audit_document& d : docs)
+          acc.add_prompt(std::span<const int32_t>(d.tokens).first(static_cast<size_t>(d.n_prompt)));
+        for (const audit_document& d : docs) acc.add_completion(d.tokens, d.n_prompt, d.id);
       }
-      for (const audit_document& d : docs)
-        acc.add_prompt(std::span<const int32_t>(d.tokens).first(static_cast<size_t>(d.n_prompt)));
-      for (const audit_document& d : docs) acc.add_completion(d.tokens, d.n_prompt, d.id);
       acc.usage().queries += fs.queries;
       acc.usage().cache_hits += fs.cache_hits;
       acc.usage().retries += fs.retries;
@@ -307,6 +381,7 @@ int run_audit(const audit_flags& f) {
                                                                                                 : f.suspect_outputs;
   ev.key_fingerprint = master->fingerprint();
   ev.index_path = f.index_path;
+  ev.top_logprobs = top_k;
   if (vocab) ev.tokenizer = vocab->identity();
 
   if (!f.json_out.empty()) {
@@ -367,6 +442,17 @@ command add_audit_command(CLI::App& parent) {
                 "the key)");
   app->add_flag("--global-first-occurrence", f->global_first_occurrence,
                 "Reading mode: score each context at most once in the whole audit (stricter, less power)");
+  app->add_option("--statistic", f->statistic,
+                  "sampled: the suspect's sampled (or predicted) tokens; green-mass: the probability its returned "
+                  "top-K distributions put on green tokens (black box with log-probabilities)")
+      ->capture_default_str();
+  app->add_option("--top-logprobs", f->top_logprobs,
+                  "green-mass: the K most likely tokens asked for per position (default 20; OpenAI's legacy "
+                  "completions allow 5)")
+      ->type_name("K");
+  app->add_flag("--no-token-ids", f->no_token_ids,
+                "green-mass over HTTP: do not send \"return_tokens\" (for servers that refuse unknown fields); "
+                "token strings are then mapped to ids with --vocab");
   app->add_option("--alpha", f->alpha, "Significance level of the verdict")->capture_default_str();
   app->add_option("--json", f->json_out, "Write the evidence record here ('-' = standard output)")->type_name("FILE");
   app->add_option("--report", f->report_out,

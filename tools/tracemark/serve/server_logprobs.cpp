@@ -41,15 +41,14 @@ ordered_json completion_logprobs(const llama_tokenizer& tok, std::span<const pos
                top = ordered_json::array(), text_offset = ordered_json::array(), ids = ordered_json::array(),
                top_ids = ordered_json::array();
   for (const position_logprobs& lp : lps) {
-    const std::string piece = tok.token_to_piece(lp.sampled.token);
-    tokens.push_back(token_string(piece));
+    tokens.push_back(token_string(tok.token_text(lp.sampled.token)));
     token_logprobs.push_back(lp.sampled.logprob);
     text_offset.push_back(offset);
-    offset += characters(piece);
+    offset += characters(tok.token_to_piece(lp.sampled.token));  // as in "text"
     ordered_json dict = ordered_json::object(), by_id = ordered_json::array();
     bool sampled_listed = false;
     auto add = [&](const token_logprob& t) {
-      const std::string key = token_string(tok.token_to_piece(t.token));
+      const std::string key = token_string(tok.token_text(t.token));
       if (!dict.contains(key)) dict[key] = t.logprob;
       by_id.push_back({{"id", t.token}, {"logprob", t.logprob}});
     };
@@ -78,7 +77,7 @@ ordered_json completion_logprobs(const llama_tokenizer& tok, std::span<const pos
 
 ordered_json chat_logprobs(const llama_tokenizer& tok, std::span<const position_logprobs> lps, bool with_ids) {
   auto entry = [&](const token_logprob& t) {
-    const std::string piece = tok.token_to_piece(t.token);
+    const std::string piece = tok.token_text(t.token);
     ordered_json e;
     e["token"] = token_string(piece);
     if (with_ids) e["id"] = t.token;

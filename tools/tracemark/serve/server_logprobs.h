@@ -20,6 +20,8 @@ constexpr int32_t max_logprobs = 20;
 
 // A token's text as OpenAI writes it: the piece when it is valid UTF-8, else
 // "bytes:\xe2\x80" (the bytes as \x escapes; a token that ends inside a character).
+// Token strings and chat "bytes" show special tokens as their text ("</s>"), as OpenAI
+// shows "<|endoftext|>"; text_offset counts the text as "text" holds it.
 std::string token_string(std::string_view piece);
 
 // /v1/completions: {"tokens": [str], "token_logprobs": [float], "top_logprobs": [{str: float}],

@@ -74,6 +74,9 @@ class llama_tokenizer final : public tokenizer {
 
   // The text of one token (llama_token_to_piece, no leading-space stripping).
   std::string token_to_piece(int32_t token, bool special = false) const;
+  // A byte-fallback token (SentencePiece <0xNN>): its piece is one byte, which a normal
+  // token may also be.
+  bool is_byte_token(int32_t token) const;
 
   int32_t n_vocab() const override;
   // File name, vocabulary type, size and the SHA-256 of the GGUF file (computed on the
