@@ -18,8 +18,15 @@
 //   d. `tracemark audit --suspect-outputs` reads generate's output as token records (-H 2
 //      --vocab-size 512) and a text-only dump {"prompt", "text"} with --vocab, without error,
 //      with usage counts equal to the records', and finds the marked outputs (the control not).
+//   e. `tracemark serve` without the watermark, asked for log-probabilities by `tracemark audit
+//      --suspect-url --statistic green-mass`: not detected under any of 40 keys, p-values no
+//      smaller than uniform ones (the null of docs/AUDIT_DESIGN.md §9 on a real model); the
+//      token-string mapping (--no-token-ids) and a dump of the same answers give the same record.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -350,4 +357,114 @@ TEST_CASE("round trip: a tracemark serve response body saved to a file and fed t
       }
     }
   }
+}
+
+TEST_CASE("round trip: tracemark serve's log-probabilities -> audit --statistic green-mass, unmarked: not detected") {
+  temp_dir dir("tracemark-roundtrip-logprobs");
+  server_process srv(dir, write_server_config(dir, /*watermark=*/false));
+  const std::string url = "http://127.0.0.1:" + std::to_string(srv.port());
+  const std::vector<std::string> audit_prompts{"Once upon a time", "Tom had a ", "The little bird", "One day, Lily",
+                                               "The sun was", "Mom said"};
+  {
+    std::string p;
+    for (const std::string& q : audit_prompts) p += q + "\n";
+    write_file(dir.file("prompts.txt"), p);
+  }
+  ::setenv("TRACEMARK_SUSPECT_API_KEY", alice_key.c_str(), 1);
+  const std::vector<std::string> common{
+      "audit", "-H", "2", "--vocab", stories260K_path(), "--suspect-url", url, "--prompts", dir.file("prompts.txt"),
+      "--n", "3", "--max-tokens", "80", "--seed", "11", "--statistic", "green-mass", "--json", "-", "--quiet"};
+  auto audit = [&](const std::string& key, std::vector<std::string> extra) {
+    const run_result r = run(dir, concat(concat(common, {"--key", key}), extra));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return json::parse(r.out);
+  };
+
+  // 40 keys (fixed secrets), one set of answers: the first audit asks, the others read the cache.
+  std::vector<double> p_values;
+  json first;
+  for (int k = 0; k < 40; ++k) {
+    tracemark::key::secret_bytes secret{};
+    for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<uint8_t>(static_cast<size_t>(k) * 131 + i * 7 + 5);
+    const std::string key = dir.file("k" + std::to_string(k) + ".key");
+    tracemark::key::from_secret(secret).save(key);
+    const json e = audit(key, {"--cache", dir.file("cache.jsonl")});
+    CAPTURE(k);
+    CHECK(e["statistic"] == "green-mass");
+    CHECK(e["mode"] == "suspect-url");
+    CHECK(e["verdict"] == "not_detected");
+    CHECK(e["green_mass"]["top_logprobs"] == 20);
+    CHECK(e["usage"]["documents"] == 18);
+    CHECK(e["usage"]["queries"] == (k == 0 ? 18 : 0));
+    p_values.push_back(std::pow(10.0, e["log10_p"].get<double>()));
+    if (k == 0) first = e;
+  }
+  std::sort(p_values.begin(), p_values.end());
+  double mean = 0.0;
+  for (double p : p_values) mean += p / 40.0;
+  const auto below_05 = std::count_if(p_values.begin(), p_values.end(), [](double p) { return p <= 0.05; });
+  const auto below_20 = std::count_if(p_values.begin(), p_values.end(), [](double p) { return p <= 0.2; });
+  MESSAGE("green mass of the unmarked stories260K under 40 keys (", first["green_mass"]["contexts"].get<int64_t>(),
+          " contexts): smallest p ", p_values.front(), ", mean p ", mean, ", ", below_05, " at or below 0.05");
+  // A super-uniform p-value: at most 6 of 40 at 0.05 and 16 at 0.2 (the 99.9% quantiles of the binomial).
+  CHECK(below_05 <= 6);
+  CHECK(below_20 <= 16);
+  CHECK(p_values.front() > 1e-4);
+  CHECK(first["green_mass"]["contexts"].get<int64_t>() > 500);
+  CHECK(first["green_mass"]["terms"].get<int64_t>() > 20 * 400);
+
+  // Token strings mapped with --vocab (no ids asked for) give the same record.
+  const std::string key0 = dir.file("k0.key");
+  const json by_strings = audit(key0, {"--cache", dir.file("cache-strings.jsonl"), "--no-token-ids"});
+  CHECK(by_strings["usage"]["queries"] == 18);
+  for (const char* f : {"scored", "score", "log10_p", "green_mass", "filters"}) {
+    CAPTURE(f);
+    CHECK(by_strings[f] == first[f]);
+  }
+
+  // A dump of the same answers (choices of tracemark serve with return_tokens and logprobs).
+  std::string dump;
+  for (const std::string& q : audit_prompts)
+    for (int k = 0; k < 3; ++k) {
+      const reply r = post(srv.port(), "/v1/completions",
+                           {{"prompt", q}, {"max_tokens", 80}, {"temperature", 1.0}, {"top_p", 1.0}, {"seed", 11 + k},
+                            {"logprobs", 20}, {"return_tokens", true}},
+                           alice_key);
+      REQUIRE_MESSAGE(r.status == 200, r.body);
+      dump += r.j["choices"][0].dump() + "\n";
+    }
+  write_file(dir.file("dump.jsonl"), dump);
+  const run_result d = run(dir, {"audit", "--key", key0, "-H", "2", "--vocab", stories260K_path(), "--suspect-outputs",
+                                 dir.file("dump.jsonl"), "--statistic", "green-mass", "--json", "-", "--quiet"});
+  REQUIRE_MESSAGE(d.exit_code == 0, d.err);
+  const json from_dump = json::parse(d.out);
+  CHECK(from_dump["mode"] == "suspect-outputs");
+  for (const char* f : {"scored", "score", "log10_p", "green_mass"}) {
+    CAPTURE(f);
+    CHECK(from_dump[f] == first[f]);
+  }
+
+  // The report names the mode and the statistic.
+  const run_result rep = run(dir, concat(concat(common, {"--key", key0, "--cache", dir.file("cache.jsonl")}),
+                                         {"--report", dir.file("audit.html")}));
+  REQUIRE_MESSAGE(rep.exit_code == 0, rep.err);
+  const std::string html = read_file(dir.file("audit.html"));
+  CHECK(contains(html, "<code>green-mass</code>"));
+  CHECK(contains(html, "<code>suspect-url</code>"));
+
+  // Usage errors: reading mode has no returned distributions; a dump without logprobs.
+  run_result bad = run(dir, {"audit", "--key", key0, "-H", "2", "--suspect-model", stories260K_path(), "--texts",
+                             dir.file("dump.jsonl"), "--statistic", "green-mass"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "--statistic green-mass"));
+  write_file(dir.file("plain.jsonl"), R"({"prompt_tokens": [1, 403], "tokens": [407, 261, 378]})" "\n");
+  bad = run(dir, {"audit", "--key", key0, "-H", "2", "--vocab-size", "512", "--suspect-outputs",
+                  dir.file("plain.jsonl"), "--statistic", "green-mass"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "\"logprobs\""));
+  bad = run(dir, {"audit", "--key", key0, "-H", "2", "--vocab-size", "512", "--suspect-outputs",
+                  dir.file("plain.jsonl"), "--top-logprobs", "5"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "--top-logprobs"));
+  ::unsetenv("TRACEMARK_SUSPECT_API_KEY");
 }

@@ -7,10 +7,13 @@
 //             one trained on the marked corpus, one on the control corpus, one on a 10% mix;
 //   audits    black box on the students' sampled completions (library and CLI, through a
 //             dump and through HTTP against a server started here that hosts a student),
-//             and reading mode (the students' top-1 predictions on held-out marked texts).
+//             reading mode (the students' top-1 predictions on held-out marked texts), and
+//             the green-mass statistic on the top-20 log-probabilities the server returns.
 //
 // The marked student must be detected (p < 1e-6), the control must not (p > 1e-3). The
-// HTTP audit must resume from its cache: a second run sends zero requests.
+// HTTP audit must resume from its cache: a second run sends zero requests. The green mass
+// must detect the marked student from 8 completions, with a smaller p than the sampled
+// tokens of the same completions.
 #include <doctest/doctest.h>
 #include <httplib.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -89,6 +93,29 @@ class ngram_student {
     for (int32_t v = 0; v < V; ++v)
       if ((u -= static_cast<double>(uni_[static_cast<size_t>(v)])) <= 0) return v;
     return V - 1;
+  }
+  // The next-token distribution that sample() draws from.
+  std::array<double, V> distribution(int32_t a, int32_t b) const {
+    std::array<double, V> p{};
+    double rest = 1.0;
+    auto spread = [&](const counts& c, double weight) {
+      for (const auto& e : c.entries)
+        p[static_cast<size_t>(e.first)] += weight * static_cast<double>(e.second) / static_cast<double>(c.total);
+    };
+    const auto t = tri_.find(key(a, b));
+    if (t != tri_.end()) {
+      spread(t->second, 0.9 * rest);
+      rest *= 0.1;
+    }
+    const auto s = bi_.find(static_cast<uint32_t>(b));
+    if (s != bi_.end()) {
+      spread(s->second, 0.9 * rest);
+      rest *= 0.1;
+    }
+    for (int32_t v = 0; v < V; ++v)
+      p[static_cast<size_t>(v)] +=
+          rest * static_cast<double>(uni_[static_cast<size_t>(v)]) / static_cast<double>(uni_total_);
+    return p;
   }
   // The most likely next token (reading mode): trigram argmax if seen, else bigram, else unigram.
   int32_t top1(int32_t a, int32_t b) const {
@@ -292,6 +319,8 @@ class student_server {
   int64_t bad_requests() const { return bad_requests_; }
   // Every first request for a (prompt, seed) gets 503 with Retry-After: 0.
   void fail_first_attempts(bool on) { fail_first_ = on; }
+  // Answer without "logprobs" even when asked (a server that does not return them).
+  void ignore_logprobs(bool on) { ignore_logprobs_ = on; }
   // After `n` more completions served, refuse everything with HTTP 400 (a permanent error).
   void refuse_after(int64_t n) { refuse_after_ = served_ + n; }
   void accept_all() { refuse_after_ = -1; }
@@ -338,8 +367,48 @@ class student_server {
     json out;
     out["object"] = "text_completion";
     out["choices"] = json::array({json{{"index", 0}, {"text", pieces(c)}, {"finish_reason", "length"}}});
+    if (body.contains("logprobs") && body["logprobs"].is_number_integer() && !ignore_logprobs_)
+      out["choices"][0]["logprobs"] = logprobs_of(prompt, c, body["logprobs"].get<size_t>(),
+                                                  body.value("return_tokens", false));
     out["usage"] = json{{"completion_tokens", c.size()}};
     res.set_content(out.dump(), "application/json");
+  }
+
+  // OpenAI's /v1/completions "logprobs" of a completion: the k most likely tokens of the
+  // student's distribution at each position (and the generated one), as token strings, and
+  // with ids in tracemark serve's extension when asked.
+  json logprobs_of(const std::string& prompt, const std::vector<int32_t>& completion, size_t k, bool ids) const {
+    std::vector<int32_t> x = engine().tokenizer().tokenize(prompt, true);
+    while (x.size() < 2) x.insert(x.begin(), 1);
+    json lp = {{"tokens", json::array()},    {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
+               {"text_offset", json::array()}, {"token_ids", json::array()},     {"top_logprobs_ids", json::array()}};
+    for (int32_t t : completion) {
+      const std::array<double, V> p = student_.distribution(x[x.size() - 2], x.back());
+      std::vector<int32_t> order(V);
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                        [&](int32_t u, int32_t v) { return p[static_cast<size_t>(u)] > p[static_cast<size_t>(v)]; });
+      order.resize(k);
+      if (std::find(order.begin(), order.end(), t) == order.end()) order.push_back(t);
+      json top = json::object(), by_id = json::array();
+      for (int32_t v : order) {
+        const double l = std::log(p[static_cast<size_t>(v)]);
+        top[engine().tokenizer().token_text(v)] = l;
+        by_id.push_back({{"id", v}, {"logprob", l}});
+      }
+      lp["tokens"].push_back(engine().tokenizer().token_text(t));
+      lp["token_logprobs"].push_back(std::log(p[static_cast<size_t>(t)]));
+      lp["top_logprobs"].push_back(std::move(top));
+      lp["text_offset"].push_back(0);
+      lp["token_ids"].push_back(t);
+      lp["top_logprobs_ids"].push_back(std::move(by_id));
+      x.push_back(t);
+    }
+    if (!ids) {
+      lp.erase("token_ids");
+      lp.erase("top_logprobs_ids");
+    }
+    return lp;
   }
 
   const ngram_student& student_;
@@ -348,7 +417,7 @@ class student_server {
   std::thread thread_;
   int port_ = 0;
   std::atomic<int64_t> requests_{0}, served_{0}, refuse_after_{-1}, bad_requests_{0};
-  std::atomic<bool> fail_first_{false};
+  std::atomic<bool> fail_first_{false}, ignore_logprobs_{false};
   mutable std::mutex mutex_;
   std::set<std::pair<std::string, uint64_t>> failed_once_;
   std::string last_auth_;
@@ -569,6 +638,45 @@ TEST_CASE("reduced distillation experiment: the marked student is radioactive, t
     MESSAGE("CLI --suspect-url, control student: log10 p = ", control["log10_p"].get<double>());
     CHECK(control["verdict"] == "not_detected");
     CHECK(server.served() == n_jobs);
+  }
+  {  // The green mass of the returned top-20 log-probabilities: 8 completions suffice.
+    ::setenv("TRACEMARK_SUSPECT_API_KEY", secret.c_str(), 1);
+    std::vector<std::string> few = url_common;
+    few[3] = "1";  // --n 1: one completion per prompt
+    auto audit_url = [&](const student_server& server, const std::string& cache, std::vector<std::string> extra) {
+      std::vector<std::string> a = with({"--suspect-url", server.url(), "--cache", dir.file(cache)});
+      a.insert(a.end(), few.begin(), few.end() - 2);  // without url_common's --cache
+      a.insert(a.end(), extra.begin(), extra.end());
+      return run_cli(dir, a);
+    };
+    student_server marked_server(marked_student, secret);
+    const json mass = parse_record(audit_url(marked_server, "mass.jsonl", {"--statistic", "green-mass"}));
+    const json sampled = parse_record(audit_url(marked_server, "sampled.jsonl", {}));
+    const json strings =
+        parse_record(audit_url(marked_server, "strings.jsonl", {"--statistic", "green-mass", "--no-token-ids"}));
+    MESSAGE("CLI --suspect-url, 8 completions of the marked student: green mass log10 p <= ",
+            mass["log10_p"].get<double>(), " (", mass["scored"].get<int64_t>(), " contexts, green share ",
+            mass["green_rate"].get<double>(), "); sampled tokens log10 p = ", sampled["log10_p"].get<double>(),
+            "; green mass from token strings ", strings["log10_p"].get<double>());
+    CHECK(mass["statistic"] == "green-mass");
+    CHECK(mass["verdict"] == "radioactive");
+    CHECK(mass["log10_p"].get<double>() < -6);
+    CHECK(mass["log10_p"].get<double>() < sampled["log10_p"].get<double>());
+    CHECK(mass["usage"]["queries"] == static_cast<int64_t>(audit_prompts().size()));
+    CHECK(strings["verdict"] == "radioactive");
+    CHECK(marked_server.bad_requests() == 0);
+
+    student_server control_server(clean_student, secret);
+    const json control = parse_record(audit_url(control_server, "mass-control.jsonl", {"--statistic", "green-mass"}));
+    MESSAGE("green mass, control student: log10 p <= ", control["log10_p"].get<double>());
+    CHECK(control["verdict"] == "not_detected");
+    CHECK(control["log10_p"].get<double>() > -3);
+
+    // A server that does not return log-probabilities: a clear permanent error.
+    control_server.ignore_logprobs(true);
+    const run_result none = audit_url(control_server, "none.jsonl", {"--statistic", "green-mass"});
+    CHECK(none.exit_code == 4);
+    CHECK(none.err.find("does not return log-probabilities") != std::string::npos);
   }
   // Nothing listens here: connection errors are retried, then the audit gives up (exit 4).
   const run_result down = run_cli(dir, [&] {
