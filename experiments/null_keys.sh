@@ -51,18 +51,14 @@ for m in "${models[@]}"; do
       '{suspect: $s, mode: "reading", key: $k, scored, green, log10_p}' >> "$out"
   done
 done
-python3 - "$out" "$RUN/null_keys.json" <<'EOF'
-import json, math, sys
+python3 - "$out" "$RUN/null_keys.json" "$REPO/experiments" <<'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from summarize import ks_uniform
 recs = [json.loads(l) for l in open(sys.argv[1])]
 groups = {}
 for r in recs:
     groups.setdefault((r["suspect"], r["mode"]), []).append(10 ** r["log10_p"])
-def ks_uniform(ps):  # one-sample Kolmogorov-Smirnov statistic and asymptotic p-value
-    ps = sorted(ps); n = len(ps)
-    d = max(max((i + 1) / n - p, p - i / n) for i, p in enumerate(ps))
-    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
-    pv = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 100))
-    return d, min(1.0, max(0.0, pv))
 out = {}
 for (s, m), ps in sorted(groups.items()):
     d, pv = ks_uniform(ps)

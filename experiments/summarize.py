@@ -66,6 +66,16 @@ def brief(d):
     return "; ".join(parts) or "no audit"
 
 
+def ks_uniform(ps):
+    """one-sample Kolmogorov-Smirnov test of p-values against uniform: (D, asymptotic p)"""
+    ps = sorted(ps)
+    n = len(ps)
+    d = max(max((i + 1) / n - p, p - i / n) for i, p in enumerate(ps))
+    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
+    pv = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 100))
+    return d, min(1.0, max(0.0, pv))
+
+
 def fmt_p(l10):
     if l10 is None:
         return "n/a"

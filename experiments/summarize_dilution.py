@@ -16,7 +16,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from summarize import audit_entry, fmt_p, load  # noqa: E402
+from summarize import audit_entry, ks_uniform, load  # noqa: E402
 
 GAMMA = 0.25
 Z_1E6 = 4.753424  # one-sided normal quantile of 1e-6
@@ -183,12 +183,29 @@ def main():
     mass = [n for n in names if S[n]["audits"].get("url_mass")]
     if mass:
         print("\n### Black box with log-probabilities (green mass) against the sampled-token statistic\n")
-        print("| student | sampled: log10 p (tuples, queries) | green mass: log10 p (contexts, queries) |")
-        print("|---|---|---|")
+        print("log10 p after 25, 50 and 100 queries (1, 2, 4 completions of each of the 25 audit prompts; the same "
+              "answers for both statistics); tuples or contexts scored in parentheses.\n")
+        print("| student | sampled, 25 | sampled, 50 | sampled, 100 | green mass, 25 | green mass, 50 | green mass, 100 |"
+              " green mass, unrelated key |")
+        print("|---|---|---|---|---|---|---|---|")
         for n in mass:
-            a, b = S[n]["audits"].get("url"), S[n]["audits"]["url_mass"]
-            left = f"{a['log10_p']:.2f} ({a['scored']:,}, {a['queries']})" if a else ""
-            print(f"| {n} | {left} | {b['log10_p']:.2f} ({b['scored']:,}, {b['queries']}) |")
+            a = S[n]["audits"]
+            def c(k):
+                return f"{a[k]['log10_p']:.2f} ({a[k]['scored']:,})" if a.get(k) else ""
+            print(f"| {n} | {c('url_n1')} | {c('url_n2')} | {c('url')} | {c('url_mass_n1')} | {c('url_mass_n2')} | "
+                  f"{c('url_mass')} | {c('url_mass_unrelated')} |")
+    nulls = {n: [json.loads(l) for l in open(p)] for n in names
+             for p in [os.path.join(run, "audits", n, "null_mass.jsonl")] if os.path.exists(p)}
+    if nulls:
+        print("\n### Green mass under keys that never marked the suspect's data (null check)\n")
+        print("| suspect | keys | p <= 0.05 | p <= 0.01 | min p | mean p | KS p (uniform; the bound is "
+              "conservative, so mass near p = 1 is expected) |")
+        print("|---|---|---|---|---|---|---|")
+        for n, recs in nulls.items():
+            ps = [10 ** r["log10_p"] for r in recs]
+            d, kp = ks_uniform(ps)
+            print(f"| {n} | {len(ps)} | {sum(p <= 0.05 for p in ps)} | {sum(p <= 0.01 for p in ps)} | "
+                  f"{min(ps):.3f} | {sum(ps) / len(ps):.3f} | {kp:.2g} |")
     json.dump(fits, open(os.path.join(run, "scaling_fit.json"), "w"), indent=1)
 
 
