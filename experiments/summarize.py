@@ -40,8 +40,9 @@ def audit_entry(rec):
                 "green_rate": c["green"] / c["scored"] if c["scored"] else 0.0, "queries": 0,
                 "tokens": c["tokens"], "completion_tokens": c["tokens"]}
     u = rec.get("usage", {})
-    return {"log10_p": rec["log10_p"], "scored": rec["scored"], "green": rec["green"],
-            "green_rate": rec["green_rate"], "ci_low": rec.get("ci_low"), "ci_high": rec.get("ci_high"),
+    gm = rec.get("green_mass") or {}  # the green-mass statistic: no green count
+    return {"log10_p": rec["log10_p"], "scored": rec["scored"], "green": rec.get("green"),
+            "green_rate": rec.get("green_rate", gm["green_mass"] / gm["mass"] if gm.get("mass") else None), "ci_low": rec.get("ci_low"), "ci_high": rec.get("ci_high"),
             "verdict": rec.get("verdict"), "queries": u.get("queries", 0), "cache_hits": u.get("cache_hits", 0),
             "tokens": u.get("tokens", 0), "positions": u.get("positions", 0),
             "completion_tokens": u.get("completion_tokens", 0), "filters": rec.get("filters"),
