@@ -29,7 +29,7 @@ done
 OUT=$(cd "$OUT" && pwd)
 N_KEYS=${N_KEYS:-40}
 NULL_STUDENTS=${NULL_STUDENTS:-"base d0"}
-H=2; GAMMA=0.25; MAX_TOKENS=256; BB_N=4
+H=${H:-2}; GAMMA=0.25; MAX_TOKENS=256; BB_N=4  # H: the run's context width (dilution.sh's H)
 
 # shellcheck source=experiments/lib.sh
 source "$EXP/lib.sh"

@@ -14,7 +14,7 @@
 # wn_d<delta'>.json (estimate and perplexities). Resumable (step markers in RUN/done/).
 #
 # Usage: experiments/neutralize.sh RUN_DIR NAME... [--build DIR]
-# Environment: DELTAS ("1 2 4"), TAU (0.05), MIN_COUNT (5).
+# Environment: DELTAS ("1 2 4"), TAU (0.05), MIN_COUNT (5); H (2) must be the run's H.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXP="$REPO/experiments"
@@ -33,7 +33,7 @@ OUT=$(cd "$OUT" && pwd)
 DELTAS=${DELTAS:-"1 2 4"}
 TAU=${TAU:-0.05}
 MIN_COUNT=${MIN_COUNT:-5}
-H=2; GAMMA=0.25; MAX_TOKENS=256; BB_N=4
+H=${H:-2}; GAMMA=0.25; MAX_TOKENS=256; BB_N=4  # H: the run's context width (dilution.sh's H)
 
 # shellcheck source=experiments/lib.sh
 source "$EXP/lib.sh"

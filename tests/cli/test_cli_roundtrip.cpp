@@ -182,6 +182,17 @@ TEST_CASE("round trip: generate -> detect (token ids and text) and generate -> a
     const json e = json::parse(a.out);
     CHECK(e["usage"]["documents"] == control.size());
     CHECK(e["verdict"] == "not_detected");
+    // A model may stop at once: generate writes "tokens": [] and the audit takes it as an
+    // empty answer (nothing to score, counted in the summary), not as bad input.
+    std::string with_empty = read_file(control_path);
+    with_empty += json{{"prompt_tokens", control[0]["prompt_tokens"]}, {"tokens", json::array()}}.dump() + "\n";
+    write_file(dir.file("control-empty.jsonl"), with_empty);
+    const run_result b = run(dir, concat(audit_args, {"--suspect-outputs", dir.file("control-empty.jsonl"), "--vocab-size", "512"}));
+    REQUIRE_MESSAGE(b.exit_code == 0, b.err);
+    const json f = json::parse(b.out);
+    CHECK(f["scored"] == e["scored"]);
+    CHECK(f["log10_p"] == e["log10_p"]);
+    CHECK(contains(b.err, "1 empty answers (nothing to score)"));
   }
   {
     const run_result a = run(dir, concat(audit_args, {"--suspect-outputs", dir.file("text-dump.jsonl"), "--vocab", stories260K_path()}));

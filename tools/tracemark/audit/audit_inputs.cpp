@@ -62,8 +62,9 @@ std::vector<audit_document> read_documents(const std::string& path, const llama_
     audit_document d;
     if (rec.contains("tokens")) {  // the token-record schema (common/records.h)
       token_record tr;
-      read_token_record(rec, vocab_size, tr);
+      read_token_record(rec, vocab_size, tr, /*allow_empty=*/true);
       if (!tr.error.empty()) throw audit_input_error(false, where + ": " + tr.error);
+      if (static_cast<int64_t>(tr.tokens.size()) == tr.n_prompt) ++stats.empty_answers;
       d.tokens = std::move(tr.tokens);
       d.n_prompt = tr.n_prompt;
       d.token_ids = true;
@@ -73,6 +74,10 @@ std::vector<audit_document> read_documents(const std::string& path, const llama_
       if (!rec["text"].is_string()) throw audit_input_error(false, where + ": \"text\" must be a string");
       if (!vocab)
         throw audit_input_error(false, where + ": a text record needs the provider's tokenizer: pass --vocab GGUF");
+      if (is_blank(rec["text"].get<std::string>())) {  // an empty answer: no completion tokens
+        ++stats.empty_answers;
+        continue;
+      }
       try {
         d = tokenize_document(*vocab, prompt, rec["text"].get<std::string>(), std::move(id));
       } catch (const tracemark::error& e) {

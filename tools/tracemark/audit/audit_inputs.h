@@ -42,6 +42,7 @@ class audit_input_error : public std::runtime_error {
 struct read_stats {
   int64_t records = 0;         // documents returned
   int64_t error_records = 0;   // {"error": ...} records (failed generations) skipped
+  int64_t empty_answers = 0;   // records whose completion is empty (the model stopped at once)
   int64_t blank_lines = 0;
 };
 
@@ -49,7 +50,9 @@ struct read_stats {
 //   {"tokens": [ids], "prompt_tokens": [ids]?}              token ids (prompt optional), or
 //   {"text": "...", "prompt": "..."?}                       text, tokenized with `vocab`
 // plus optional "id" and "logprobs" (a completion choice's object, for the green-mass
-// statistic). Records with an "error" field are skipped and counted. With a
+// statistic). Records with an "error" field are skipped and counted. An empty completion
+// ("tokens": [] or blank "text") is a model's legitimate answer with nothing to score: it is
+// counted, and kept with its prompt ids when it gave them (the prompt filter needs them). With a
 // prompt, text is tokenized as the model saw it: tokenize(prompt + text) with BOS when the
 // vocabulary adds one, the prompt being the leading tokens that tokenize(prompt) gives
 // (SentencePiece would otherwise add a space token at the start of the text).

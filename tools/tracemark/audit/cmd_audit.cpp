@@ -136,7 +136,7 @@ std::string utc_now() {
 }
 
 void print_summary(std::ostream& out, const audit_evidence& e, const std::string& api_note,
-                   const std::string& cache_note) {
+                   const std::string& cache_note, const std::string& input_note) {
   const test_result& t = e.test;
   const double rate = t.stat.scored > 0 ? t.stat.score / static_cast<double>(t.stat.scored) : 0.0;
   out << "tracemark audit (" << audit_mode_name(e.mode) << ", statistic " << audit_statistic_name(e.statistic)
@@ -181,6 +181,14 @@ void print_summary(std::ostream& out, const audit_evidence& e, const std::string
   if (!e.index_path.empty()) out << "  index: " << e.index_path << " (" << e.index_contexts << " contexts)\n";
   if (!api_note.empty()) out << "  " << api_note << "\n";
   if (!cache_note.empty()) out << "  " << cache_note << "\n";
+  if (!input_note.empty()) out << "  " << input_note << "\n";
+}
+
+// What the reader skipped or found empty, so that nothing is dropped unseen.
+std::string input_note_of(const std::string& path, const read_stats& rs) {
+  if (rs.error_records == 0 && rs.empty_answers == 0) return "";
+  return "input " + path + ": " + std::to_string(rs.empty_answers) + " empty answers (nothing to score), " +
+         std::to_string(rs.error_records) + " error records skipped";
 }
 
 int run_audit(const audit_flags& f) {
@@ -263,7 +271,7 @@ int run_audit(const audit_flags& f) {
   std::optional<token_string_map> strings;
   if (by_mass && vocab) strings.emplace(*vocab);
   const token_string_map* string_map = strings ? &*strings : nullptr;
-  std::string api_note, cache_note;
+  std::string api_note, cache_note, input_note;
 
   try {
     if (mode == audit_mode::reading) {
@@ -275,7 +283,10 @@ int run_audit(const audit_flags& f) {
       for (const std::string& path : f.texts) {
         read_stats rs;
         const std::vector<audit_document> docs = read_documents(path, vocab.get(), config.vocab_size, rs);
+        if (const std::string note = input_note_of(path, rs); !note.empty())
+          input_note += (input_note.empty() ? "" : "\n  ") + note;
         for (const audit_document& d : docs) {
+          if (d.tokens.empty()) continue;  // an empty text without a prompt: nothing to read
           const std::vector<int32_t> pred = tf.top1(d.tokens);
           acc.add_reading(d.tokens, pred, d.n_prompt, d.id);
         }
@@ -283,6 +294,7 @@ int run_audit(const audit_flags& f) {
     } else if (mode == audit_mode::suspect_outputs) {
       read_stats rs;
       const std::vector<audit_document> docs = read_documents(f.suspect_outputs, vocab.get(), config.vocab_size, rs);
+      input_note = input_note_of(f.suspect_outputs, rs);
       if (by_mass) {
         std::vector<distribution_document> dd;
         for (const audit_document& d : docs) {
@@ -401,7 +413,7 @@ int run_audit(const audit_flags& f) {
     }
   }
   std::ostream& summary = f.json_out == "-" || f.report_out == "-" ? std::cerr : std::cout;
-  if (!f.quiet) print_summary(summary, ev, api_note, cache_note);
+  if (!f.quiet) print_summary(summary, ev, api_note, cache_note, input_note);
   if (!f.quiet && !f.report_out.empty() && f.report_out != "-") summary << "  report: " << f.report_out << "\n";
   return exit_ok;
 }

@@ -98,7 +98,7 @@ void parse_token_record(std::string_view line, int32_t vocab_size, token_record&
   read_token_record(doc, vocab_size, out);
 }
 
-void read_token_record(const json& doc, int32_t vocab_size, token_record& out) {
+void read_token_record(const json& doc, int32_t vocab_size, token_record& out, bool allow_empty) {
   out.id = nullptr;
   out.tokens.clear();
   out.n_prompt = 0;
@@ -122,7 +122,7 @@ void read_token_record(const json& doc, int32_t vocab_size, token_record& out) {
     out.error = "\"tokens\" is " + with_article(*tokens) + ", expected an array of integer token ids";
     return;
   }
-  if (tokens->empty()) {
+  if (tokens->empty() && !allow_empty) {
     out.error = "empty sequence: \"tokens\" is an empty array, there is nothing to score";
     return;
   }

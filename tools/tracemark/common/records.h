@@ -28,8 +28,9 @@ struct token_record {
 // Parses and validates one line against a vocabulary of `vocab_size` ids. Never throws for
 // bad input: problems end up in out.error. `out` is reused (no reallocation).
 void parse_token_record(std::string_view line, int32_t vocab_size, token_record& out);
-// The same for an already parsed object; `what` names it in messages ("the line").
-void read_token_record(const nlohmann::json& doc, int32_t vocab_size, token_record& out);
+// The same for an already parsed object; `what` names it in messages ("the line"). With
+// `allow_empty`, an empty "tokens" array is accepted (a model's empty answer: its prompt only).
+void read_token_record(const nlohmann::json& doc, int32_t vocab_size, token_record& out, bool allow_empty = false);
 
 // A JSON value for display in messages and tables (strings unquoted).
 std::string display_id(const nlohmann::json& id);
