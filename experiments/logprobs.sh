@@ -16,17 +16,9 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXP="$REPO/experiments"
 BUILD="$REPO/build-exp"
-NAMES=()
-OUT=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) if [[ -z $OUT ]]; then OUT=$1; else NAMES+=("$1"); fi; shift ;;
-  esac
-done
-[[ -n $OUT && ${#NAMES[@]} -gt 0 ]] || { sed -n '14p' "$0" >&2; exit 2; }
-OUT=$(cd "$OUT" && pwd)
+# shellcheck source=experiments/run_args.sh
+source "$EXP/run_args.sh"
+parse_run_args 2,14 14 "$@"
 N_KEYS=${N_KEYS:-40}
 NULL_STUDENTS=${NULL_STUDENTS:-"base d0"}
 H=${H:-2}; GAMMA=0.25; MAX_TOKENS=256; BB_N=4  # H: the run's context width (dilution.sh's H)

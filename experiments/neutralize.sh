@@ -19,17 +19,9 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXP="$REPO/experiments"
 BUILD="$REPO/build-exp"
-NAMES=()
-OUT=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) if [[ -z $OUT ]]; then OUT=$1; else NAMES+=("$1"); fi; shift ;;
-  esac
-done
-[[ -n $OUT && ${#NAMES[@]} -gt 0 ]] || { sed -n '17,18p' "$0" >&2; exit 2; }
-OUT=$(cd "$OUT" && pwd)
+# shellcheck source=experiments/run_args.sh
+source "$EXP/run_args.sh"
+parse_run_args 2,17 16,17 "$@"
 DELTAS=${DELTAS:-"1 2 4"}
 TAU=${TAU:-0.05}
 MIN_COUNT=${MIN_COUNT:-5}

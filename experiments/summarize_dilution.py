@@ -61,17 +61,22 @@ def heldout(e):
 
 
 def fit_power_law(points):
-    """least squares of log(excess) on log(N) over points with excess > 0: (a, b, n_used)"""
-    pts = [(math.log(n), math.log(x)) for n, x in points if x > 0]
+    """Weighted least squares of excess = c * N^b over (N, excess, standard error) points, every
+    point included (noise makes small excesses negative; dropping them would bias the fit):
+    c in closed form for each b on a grid of 0.05..5. Returns (c, b, points used) or None."""
+    pts = [(n, x, se) for n, x, se in points if se > 0]
     if len(pts) < 2:
         return None
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    sxx = sum((p[0] - mx) ** 2 for p in pts)
-    if sxx == 0:
-        return None
-    b = sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
-    return my - b * mx, b, len(pts)
+    best = None
+    for i in range(1, 501):
+        b = i / 100
+        f = [(n / 1e5) ** b for n, _, _ in pts]  # N in units of 100k: keeps the powers finite
+        sw = sum(fi * fi / se ** 2 for fi, (_, _, se) in zip(f, pts))
+        c = sum(fi * x / se ** 2 for fi, (_, x, se) in zip(f, pts)) / sw
+        r = sum(((x - c * fi) / se) ** 2 for fi, (_, x, se) in zip(f, pts))
+        if best is None or r < best[0]:
+            best = (r, c, b)
+    return best[1], best[2], len(pts)
 
 
 def main():
@@ -126,7 +131,8 @@ def main():
                 a = e["audits"].get(k)
                 cells.append(f"{a['log10_p']:.2f} ({a['green_rate']:.4f})" if a else "")
             print(f"| {nm:,} | {share} | " + " | ".join(cells) + " |")
-    print("\nFit per series and mode: green excess = c * N^b over the points with a positive excess; with the "
+    print("\nFit per series and mode: green excess = c * (N / 100k)^b, weighted least squares over every point "
+          "(weights: the binomial variance at its tuple count); with the "
           "mode's tuple count T (median over the series), the predicted z = excess * sqrt(T / (gamma (1 - gamma))) "
           "reaches 4.75 (p = 1e-6) at N*.\n")
     print("| share | mode | points used | b | excess at 100k | T | N* (p = 1e-6) |")
@@ -135,19 +141,19 @@ def main():
     for sname in ["p100", "d5"]:
         pts = sorted(series.get(sname, []), key=lambda x: x[0])
         for k, lbl in modes3:
-            data = [(nm, e["audits"][k]["green_rate"] - GAMMA) for nm, e in pts if e["audits"].get(k)]
+            data = [(nm, e["audits"][k]["green_rate"] - GAMMA, math.sqrt(GAMMA * (1 - GAMMA) / e["audits"][k]["scored"]))
+                    for nm, e in pts if e["audits"].get(k) and e["audits"][k]["scored"] > 0]
             tup = sorted(e["audits"][k]["scored"] for nm, e in pts if e["audits"].get(k))
             f = fit_power_law(data)
-            if not f or not tup:
-                print(f"| {sname} | {lbl} | {len(data)} | | | | not enough positive points |")
+            if not f or not tup or f[0] <= 0:
+                print(f"| {sname} | {lbl} | {len(data)} | | | | no positive trend |")
                 continue
-            a, b, used = f
+            c, b, used = f
             T = tup[len(tup) // 2]
             need = Z_1E6 * math.sqrt(GAMMA * (1 - GAMMA) / T)
-            nstar = math.exp((math.log(need) - a) / b) if b > 0 else float("inf")
-            fits[f"{sname}/{k}"] = {"a": a, "b": b, "points": used, "T": T, "n_star": nstar}
-            print(f"| {sname} | {lbl} | {used} | {b:.2f} | {math.exp(a + b * math.log(1e5)):.4f} | {T:,} | "
-                  f"{'%.3g' % nstar if math.isfinite(nstar) else 'never (b <= 0)'} |")
+            nstar = 1e5 * (need / c) ** (1 / b)
+            fits[f"{sname}/{k}"] = {"c_at_100k": c, "b": b, "points": used, "T": T, "n_star": nstar}
+            print(f"| {sname} | {lbl} | {used} | {b:.2f} | {c:.4f} | {T:,} | {nstar:.3g} |")
 
     ctrl = [n for n in names if any(S[n]["audits"].get(k) for k, _ in CONTROLS)]
     if ctrl:
