@@ -8,7 +8,8 @@
 # statistics (the sampled one re-reads the run's cache: no new query), under the
 # provider's key and an unrelated key. For the null check (NULL_STUDENTS, default the
 # untouched model and the 0% control) the same answers (from the cache) are scored under
-# N_KEYS fresh keys. Records: RUN/audits/NAME/url_mass[_nK|_unrelated].json,
+# N_KEYS fresh keys. The 25-query budget is also drawn four times (seeds 1 to 4 alone, from
+# the caches). Records: RUN/audits/NAME/url_mass[_nK|_unrelated].json,
 # url_nK.json; RUN/null_mass.jsonl and null_mass.json. Resumable (RUN/done/).
 #
 # Usage: experiments/logprobs.sh RUN_DIR NAME... [--build DIR]
@@ -18,7 +19,7 @@ EXP="$REPO/experiments"
 BUILD="$REPO/build-exp"
 # shellcheck source=experiments/run_args.sh
 source "$EXP/run_args.sh"
-parse_run_args 2,14 14 "$@"
+parse_run_args 2,15 15 "$@"
 N_KEYS=${N_KEYS:-40}
 NULL_STUDENTS=${NULL_STUDENTS:-"base d0"}
 H=${H:-2}; GAMMA=0.25; MAX_TOKENS=256; BB_N=4  # H: the run's context width (dilution.sh's H)
@@ -64,7 +65,26 @@ mass_audits() {  # mass_audits NAME
       "sampled $(jq .log10_p "$dir/url.json")"
 }
 
+# The 25-query budget four times over: seeds 2, 3 and 4 alone (seed 1 is url[_mass]_n1), the
+# answers of the 100-query audits re-read from the caches: how much one draw of 25 queries varies.
+split_audits() {  # split_audits NAME
+  local name=$1 dir="$OUT/audits/$1" model s
+  model=$([[ $name == base ]] && echo "$MODEL" || echo "$OUT/students/$name.gguf")
+  start_server "$model" "$name"
+  local K=(--key "$OUT/provider.key" "${SCHEME[@]}")
+  local common=(--vocab "$MODEL" --suspect-url "$URL" --prompts "$EXP/prompts_audit.txt" --n 1
+                --max-tokens "$MAX_TOKENS" --temperature 1 --concurrency 1)
+  for s in 2 3 4; do
+    TRACEMARK_SUSPECT_API_KEY=$API_KEY audit "$name" "url_mass_s$s" "${K[@]}" "${common[@]}" --seed "$s" \
+      --statistic green-mass --top-logprobs 20 --cache "$dir/url_mass_cache.jsonl"
+    TRACEMARK_SUSPECT_API_KEY=$API_KEY audit "$name" "url_s$s" "${K[@]}" "${common[@]}" --seed "$s" \
+      --cache "$dir/url_cache.jsonl"
+  done
+  stop_server
+}
+
 for name in "${NAMES[@]}"; do
   [[ $name == base || -f $OUT/students/$name.gguf ]] || die "no student $name in $OUT/students"
   step "mass_$name" mass_audits "$name"
+  step "mass_split_$name" split_audits "$name"
 done

@@ -200,6 +200,19 @@ def main():
                 return f"{a[k]['log10_p']:.2f} ({a[k]['scored']:,})" if a.get(k) else ""
             print(f"| {n} | {c('url_n1')} | {c('url_n2')} | {c('url')} | {c('url_mass_n1')} | {c('url_mass_n2')} | "
                   f"{c('url_mass')} | {c('url_mass_unrelated')} |")
+    split = [n for n in names if S[n]["audits"].get("url_mass_s2")]
+    if split:
+        print("\nThe 25-query budget drawn four times (seeds 1, 2, 3, 4 alone; the same answers for both "
+              "statistics): log10 p of each draw, and how many of the four reach p = 1e-6.\n")
+        print("| student | sampled: four draws | sampled: at 1e-6 | green mass: four draws | green mass: at 1e-6 |")
+        print("|---|---|---|---|---|")
+        for n in split:
+            a = S[n]["audits"]
+            cells = []
+            for pre in ["url", "url_mass"]:
+                v = [a[k]["log10_p"] for k in [pre + "_n1"] + [f"{pre}_s{i}" for i in (2, 3, 4)] if a.get(k)]
+                cells += [", ".join(f"{x:.2f}" for x in v), f"{sum(x <= -6 for x in v)} of {len(v)}"]
+            print(f"| {n} | " + " | ".join(cells) + " |")
     nulls = {n: [json.loads(l) for l in open(p)] for n in names
              for p in [os.path.join(run, "audits", n, "null_mass.jsonl")] if os.path.exists(p)}
     if nulls:
