@@ -107,11 +107,12 @@ void audit_accumulator::require(audit_statistic s, const char* call) const {
                                             std::string(audit_statistic_name(s)) + " statistic");
 }
 
-audit_accumulator::contribution audit_accumulator::add_completion(std::span<const int32_t> tokens, int64_t n_prompt,
-                                                                  std::string_view id) {
-  require(audit_statistic::sampled, "add_completion");
-  if (n_prompt < 0 || n_prompt > static_cast<int64_t>(tokens.size()))
-    throw error(errc::invalid_argument, "n_prompt must lie in [0, tokens.size()]");
+// The black-box modes' walk over one document, whichever the statistic: the filters at every
+// position, then `score(context, context id, position, contribution)` where they pass;
+// counts, usage, the sample and the trajectory point.
+template <class Score>
+audit_accumulator::contribution audit_accumulator::score_black_box(std::span<const int32_t> tokens, int64_t n_prompt,
+                                                                   std::string_view id, Score&& score) {
   sort_prompt_ids();
   const bool keep = samples_.size() < options_.n_samples;
   std::vector<audit_mark> marks;
@@ -123,7 +124,7 @@ audit_accumulator::contribution audit_accumulator::add_completion(std::span<cons
   for (int64_t i = 0; i < n; ++i) {
     uint64_t cid = 0;
     std::optional<audit_mark> m = black_box_filter(tokens, i, n_prompt, cid);
-    if (!m) m = score_tuple(tokens.data() + i - h, cid, tokens[static_cast<size_t>(i)], c);
+    if (!m) m = score(tokens.data() + i - h, cid, i, c);
     if (keep) marks.push_back(*m);
   }
   stat_ += c;
@@ -133,6 +134,16 @@ audit_accumulator::contribution audit_accumulator::add_completion(std::span<cons
   if (keep) keep_sample(tokens, {}, n_prompt, id, std::move(marks));
   record_point();
   return c;
+}
+
+audit_accumulator::contribution audit_accumulator::add_completion(std::span<const int32_t> tokens, int64_t n_prompt,
+                                                                  std::string_view id) {
+  require(audit_statistic::sampled, "add_completion");
+  if (n_prompt < 0 || n_prompt > static_cast<int64_t>(tokens.size()))
+    throw error(errc::invalid_argument, "n_prompt must lie in [0, tokens.size()]");
+  return score_black_box(tokens, n_prompt, id, [&](const int32_t* ctx, uint64_t cid, int64_t i, contribution& c) {
+    return score_tuple(ctx, cid, tokens[static_cast<size_t>(i)], c);
+  });
 }
 
 // The green mass of one context's returned distribution (green_mass.h). The context counts
@@ -195,27 +206,9 @@ audit_accumulator::contribution audit_accumulator::add_distributions(
     if (sum > 1.0 + 1e-4)
       throw error(errc::invalid_argument, "add_distributions: the probabilities of one position sum to more than 1");
   }
-  sort_prompt_ids();
-  const bool keep = samples_.size() < options_.n_samples;
-  std::vector<audit_mark> marks;
-  if (keep) marks.reserve(tokens.size());
-
-  const int32_t h = scheme_.context_width();
-  contribution c;
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  for (int64_t i = 0; i < n; ++i) {
-    uint64_t cid = 0;
-    std::optional<audit_mark> m = black_box_filter(tokens, i, n_prompt, cid);
-    if (!m) m = score_distribution(tokens.data() + i - h, cid, top[static_cast<size_t>(i - n_prompt)], c);
-    if (keep) marks.push_back(*m);
-  }
-  stat_ += c;
-  ++usage_.documents;
-  usage_.tokens += n;
-  usage_.completion_tokens += n - n_prompt;
-  if (keep) keep_sample(tokens, {}, n_prompt, id, std::move(marks));
-  record_point();
-  return c;
+  return score_black_box(tokens, n_prompt, id, [&](const int32_t* ctx, uint64_t cid, int64_t i, contribution& c) {
+    return score_distribution(ctx, cid, top[static_cast<size_t>(i - n_prompt)], c);
+  });
 }
 
 audit_accumulator::contribution audit_accumulator::add_reading(std::span<const int32_t> text,

@@ -281,6 +281,8 @@ class TRACEMARK_EXPORT audit_accumulator {
   // i (counted); nullopt when the position passes, with its context id in context_id_out.
   std::optional<audit_mark> black_box_filter(std::span<const int32_t> tokens, int64_t i, int64_t n_prompt,
                                              uint64_t& context_id_out);
+  template <class Score>
+  contribution score_black_box(std::span<const int32_t> tokens, int64_t n_prompt, std::string_view id, Score&& score);
   void sort_prompt_ids();
   void require(audit_statistic s, const char* call) const;
   void record_point();
