@@ -44,30 +44,19 @@ cleanup_server() { if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null 
 # whole by CMD, so a step killed half-way is simply redone. Concurrent runs on the same
 # --out split the work: a step another run holds (flock) is skipped here with
 # `step`, waited for with `step_wait`.
-step() {
-  local name=$1; shift
+step() { run_step -n "$@"; }
+step_wait() { run_step "" "$@"; }
+run_step() {  # run_step FLOCK_FLAG NAME CMD...: -n skips a step another run holds, "" waits for it
+  local wait_flag=$1 name=$2; shift 2
   [[ -f $OUT/done/$name ]] && return 0
   local lockfd
   mkdir -p "$OUT/done" "$OUT/locks"
   exec {lockfd}>"$OUT/locks/$name.lock"
-  if ! flock -n "$lockfd"; then
+  if ! flock ${wait_flag:+"$wait_flag"} "$lockfd"; then
     log "$name: running in another process, skipped here"
     exec {lockfd}>&-
     return 0
   fi
-  if [[ ! -f $OUT/done/$name ]]; then
-    "$@"
-    date -u +%FT%TZ > "$OUT/done/$name"
-  fi
-  exec {lockfd}>&-
-}
-step_wait() {
-  local name=$1; shift
-  [[ -f $OUT/done/$name ]] && return 0
-  local lockfd
-  mkdir -p "$OUT/done" "$OUT/locks"
-  exec {lockfd}>"$OUT/locks/$name.lock"
-  flock "$lockfd"
   if [[ ! -f $OUT/done/$name ]]; then
     "$@"
     date -u +%FT%TZ > "$OUT/done/$name"
